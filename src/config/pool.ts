@@ -1,0 +1,168 @@
+/** Walks one entry of `pools` into a PoolDraft; cross-pool rules live in validate.ts. */
+import type { CooldownPolicy, StickyPolicy } from '../core/types';
+import { walkAccount, type AccountDraft } from './account';
+import { DEFAULTS } from './defaults';
+import { at, describe, Fields, item, type Mapping } from './schema';
+import type { SecretSources } from './secrets';
+import type { CredentialSpec } from './types';
+
+const POOL_KEYS = ['name', 'match', 'credential', 'stripHeaders', 'failover', 'cooldown', 'sticky', 'accounts'] as const;
+
+export interface PoolDraft {
+  /** undefined when missing or invalid (already reported). */
+  readonly name: string | undefined;
+  /** undefined when `match` is absent: allowed for a single pool only (checked in validate.ts). */
+  readonly clusters: readonly string[] | undefined;
+  readonly credential: CredentialSpec;
+  readonly stripHeaders: readonly string[];
+  readonly failoverStatuses: readonly number[];
+  readonly maxAttempts: number;
+  readonly cooldown: CooldownPolicy;
+  readonly sticky: StickyPolicy | undefined;
+  readonly accounts: readonly AccountDraft[];
+}
+
+export function walkPool(value: unknown, path: string, fields: Fields, sources: SecretSources): PoolDraft | undefined {
+  const raw = fields.mapping(value, path, POOL_KEYS);
+  if (raw === undefined) return undefined;
+  const problems = fields.problems;
+
+  let name: string | undefined;
+  if (raw.name === undefined) problems.add(at(path, 'name'), 'is required');
+  else name = fields.name(raw.name, at(path, 'name'));
+
+  // Walked in document order so problems are listed in the order an operator reads the file.
+  const clusters = raw.match === undefined ? undefined : walkMatch(raw.match, at(path, 'match'), fields);
+  const credential = walkCredential(raw.credential, at(path, 'credential'), fields);
+  const stripHeaders =
+    raw.stripHeaders === undefined
+      ? [...DEFAULTS.stripHeaders]
+      : fields.headerList(raw.stripHeaders, at(path, 'stripHeaders'), false) ?? [];
+  stripHeaders.forEach((header, index) => checkMutable(header, item(at(path, 'stripHeaders'), index), fields));
+  const failover = walkFailover(raw.failover, at(path, 'failover'), fields);
+  const cooldown = walkCooldown(raw.cooldown, at(path, 'cooldown'), fields);
+  const sticky = raw.sticky === undefined ? undefined : walkSticky(raw.sticky, at(path, 'sticky'), fields);
+
+  const accounts: AccountDraft[] = [];
+  if (raw.accounts === undefined) problems.add(at(path, 'accounts'), 'is required and must list at least one account');
+  else {
+    const entries = fields.list(raw.accounts, at(path, 'accounts'), true) ?? [];
+    entries.forEach((entry, index) => {
+      const account = walkAccount(entry, item(at(path, 'accounts'), index), fields, sources);
+      if (account !== undefined) accounts.push(account);
+    });
+  }
+
+  return {
+    name,
+    clusters,
+    credential,
+    stripHeaders,
+    failoverStatuses: failover.statuses,
+    maxAttempts: failover.maxAttempts,
+    cooldown,
+    sticky,
+    accounts,
+  };
+}
+
+function walkMatch(value: unknown, path: string, fields: Fields): string[] {
+  const raw = fields.mapping(value, path, ['clusters']);
+  if (raw === undefined) return [];
+  // An empty match would read as "serves every cluster"; that is said by leaving match out.
+  if (raw.clusters === undefined) {
+    fields.problems.add(at(path, 'clusters'), 'is required and must list at least one cluster');
+    return [];
+  }
+  const entries = fields.list(raw.clusters, at(path, 'clusters'), true) ?? [];
+  const clusters: string[] = [];
+  entries.forEach((entry, index) => {
+    const cluster = fields.text(entry, item(at(path, 'clusters'), index));
+    if (cluster === undefined) return;
+    if (clusters.includes(cluster)) fields.problems.add(item(at(path, 'clusters'), index), `duplicate cluster ${describe(cluster)}`);
+    else clusters.push(cluster);
+  });
+  return clusters;
+}
+
+function walkCredential(value: unknown, path: string, fields: Fields): CredentialSpec {
+  if (value === undefined) return { header: DEFAULTS.credentialHeader, prefix: DEFAULTS.bearerPrefix };
+  const raw = fields.mapping(value, path, ['header', 'prefix']) ?? {};
+  const header = raw.header === undefined ? DEFAULTS.credentialHeader : fields.headerName(raw.header, at(path, 'header'));
+  if (header !== undefined) checkMutable(header, at(path, 'header'), fields);
+  const defaultPrefix = header === DEFAULTS.credentialHeader ? DEFAULTS.bearerPrefix : '';
+  const prefix = raw.prefix === undefined ? defaultPrefix : fields.headerValue(raw.prefix, at(path, 'prefix'));
+  return { header: header ?? DEFAULTS.credentialHeader, prefix: prefix ?? '' };
+}
+
+/** Envoy's default mutation rules silently ignore these, so a config naming them cannot work. */
+function checkMutable(header: string, path: string, fields: Fields): void {
+  if (header === 'host' || header.startsWith('x-envoy-')) {
+    fields.problems.add(path, `Envoy ignores mutations of host and x-envoy-* headers, got ${describe(header)}`);
+  }
+}
+
+function walkFailover(value: unknown, path: string, fields: Fields): { statuses: number[]; maxAttempts: number } {
+  const fallback = { statuses: [...DEFAULTS.failoverStatuses], maxAttempts: DEFAULTS.maxAttempts };
+  if (value === undefined) return fallback;
+  const raw = fields.mapping(value, path, ['statuses', 'maxAttempts']);
+  if (raw === undefined) return fallback;
+  let statuses = fallback.statuses;
+  if (raw.statuses !== undefined) {
+    statuses = [];
+    const entries = fields.list(raw.statuses, at(path, 'statuses'), true) ?? [];
+    entries.forEach((entry, index) => {
+      const status = fields.integer(entry, item(at(path, 'statuses'), index), 400, 599);
+      if (status === undefined) return;
+      if (statuses.includes(status)) fields.problems.add(item(at(path, 'statuses'), index), `duplicate status ${status}`);
+      else statuses.push(status);
+    });
+  }
+  const maxAttempts =
+    raw.maxAttempts === undefined
+      ? DEFAULTS.maxAttempts
+      : fields.integer(raw.maxAttempts, at(path, 'maxAttempts'), 1, DEFAULTS.maxAttemptsLimit) ?? DEFAULTS.maxAttempts;
+  return { statuses, maxAttempts };
+}
+
+function walkCooldown(value: unknown, path: string, fields: Fields): CooldownPolicy {
+  const raw: Mapping = value === undefined ? {} : fields.mapping(value, path, ['default', 'overload', 'max']) ?? {};
+  const read = (key: string, fallback: number): number | undefined =>
+    raw[key] === undefined ? fallback : fields.duration(raw[key], at(path, key));
+  const defaultMs = read('default', DEFAULTS.cooldownDefaultMs);
+  const overloadMs = read('overload', DEFAULTS.cooldownOverloadMs);
+  const maxMs = read('max', DEFAULTS.cooldownMaxMs);
+  if (maxMs !== undefined) {
+    const maxText = raw.max === undefined ? 'the default max 6h' : `max ${describe(raw.max)}`;
+    for (const [key, ms] of [['default', defaultMs], ['overload', overloadMs]] as const) {
+      if (ms !== undefined && ms > maxMs) {
+        const got = raw[key] === undefined ? 'its default' : describe(raw[key]);
+        fields.problems.add(at(path, key), `must not be longer than ${maxText}, got ${got}`);
+      }
+    }
+  }
+  return {
+    defaultMs: defaultMs ?? DEFAULTS.cooldownDefaultMs,
+    overloadMs: overloadMs ?? DEFAULTS.cooldownOverloadMs,
+    maxMs: maxMs ?? DEFAULTS.cooldownMaxMs,
+  };
+}
+
+function walkSticky(value: unknown, path: string, fields: Fields): StickyPolicy | undefined {
+  const raw = fields.mapping(value, path, ['headers', 'ttl', 'grace', 'maxBindings']);
+  if (raw === undefined) return undefined;
+  let headers: string[] = [];
+  if (raw.headers === undefined) fields.problems.add(at(path, 'headers'), 'is required and must list at least one header');
+  else headers = fields.headerList(raw.headers, at(path, 'headers'), true) ?? [];
+  const ttlMs = raw.ttl === undefined ? DEFAULTS.stickyTtlMs : fields.duration(raw.ttl, at(path, 'ttl'));
+  // grace 0s is meaningful: any cooldown of the bound account ends the binding.
+  const graceMs = raw.grace === undefined ? DEFAULTS.stickyGraceMs : fields.duration(raw.grace, at(path, 'grace'), true);
+  const maxBindings =
+    raw.maxBindings === undefined ? DEFAULTS.stickyMaxBindings : fields.integer(raw.maxBindings, at(path, 'maxBindings'), 1);
+  return {
+    headers,
+    ttlMs: ttlMs ?? DEFAULTS.stickyTtlMs,
+    graceMs: graceMs ?? DEFAULTS.stickyGraceMs,
+    maxBindings: maxBindings ?? DEFAULTS.stickyMaxBindings,
+  };
+}

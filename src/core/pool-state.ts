@@ -1,0 +1,234 @@
+/**
+ * The mutable state of one pool, indexed for O(log n) picks: per priority tier a WeightTree of
+ * effective weights (0 while an account cools or is at its concurrency limit), a heap of
+ * cooldown ends per cooldown subject, and a heap of in-flight load per account that is not
+ * cooling. Cooldowns expire lazily: every entry point calls expire(now) first; there is no timer.
+ */
+import { WeightTree } from './fenwick';
+import { IndexedMinHeap } from './indexed-heap';
+import type { CooldownCause } from './scheduling-types';
+import type { AccountSpec } from './types';
+
+/** Weights are resolved to 1/1000 and kept as integers in the tree (see fenwick.ts). */
+const WEIGHT_SCALE = 1000;
+/** 10^9 units × 10^4 accounts stays far below 2^53, where integer doubles stop being exact. */
+const MAX_UNITS = 1e9;
+
+interface Tier {
+  readonly priority: number;
+  /** Account indices of this tier, in config order; the tree slot is the position here. */
+  readonly members: readonly number[];
+  readonly tree: WeightTree;
+}
+
+/** What cools together: a quota group, or an account that has none. */
+interface Subject {
+  readonly name: string;
+  readonly members: readonly number[];
+  /** Member ids, shared by every Cooldown reported for this subject. */
+  readonly memberIds: readonly string[];
+}
+
+export class PoolState {
+  readonly accounts: readonly AccountSpec[];
+  readonly tiers: readonly Tier[];
+  readonly subjects: readonly Subject[];
+  /** Subjects cooling now, keyed by cooldown end (epoch ms). */
+  readonly cooldowns: IndexedMinHeap;
+  /** Accounts not cooling, keyed by inFlight / weight. */
+  readonly load: IndexedMinHeap;
+  private readonly index = new Map<string, number>();
+  private readonly tierOf: Int32Array;
+  private readonly slotOf: Int32Array;
+  private readonly subjectOf: Int32Array;
+  private readonly units: Float64Array;
+  private readonly attempts: Int32Array;
+  private readonly causes: (CooldownCause | undefined)[];
+  private cooling = 0;
+
+  constructor(accounts: readonly AccountSpec[]) {
+    const n = accounts.length;
+    this.accounts = accounts;
+    this.tierOf = new Int32Array(n);
+    this.slotOf = new Int32Array(n);
+    this.subjectOf = new Int32Array(n);
+    this.units = new Float64Array(n);
+    this.attempts = new Int32Array(n);
+    this.load = new IndexedMinHeap(n);
+
+    const byPriority = new Map<number, number[]>();
+    const groupSubject = new Map<string, number>();
+    const subjects: { name: string; members: number[] }[] = [];
+    accounts.forEach((account, i) => {
+      this.index.set(account.id, i);
+      this.units[i] = Math.min(MAX_UNITS, Math.max(1, Math.round(account.weight * WEIGHT_SCALE)));
+      push(byPriority, account.priority, i);
+      if (account.quotaGroup === undefined) {
+        this.subjectOf[i] = subjects.length;
+        subjects.push({ name: account.id, members: [i] });
+      } else {
+        let subject = groupSubject.get(account.quotaGroup);
+        if (subject === undefined) {
+          subject = subjects.length;
+          groupSubject.set(account.quotaGroup, subject);
+          subjects.push({ name: account.quotaGroup, members: [] });
+        }
+        this.subjectOf[i] = subject;
+        subjects[subject]!.members.push(i);
+      }
+    });
+    this.subjects = subjects.map((s) => ({
+      name: s.name,
+      members: s.members,
+      memberIds: Object.freeze(s.members.map((i) => accounts[i]!.id)),
+    }));
+    this.cooldowns = new IndexedMinHeap(subjects.length);
+    this.causes = new Array<CooldownCause | undefined>(subjects.length);
+
+    this.tiers = [...byPriority.keys()]
+      .sort((a, b) => a - b)
+      .map((priority, t) => {
+        const members = byPriority.get(priority)!;
+        const tree = new WeightTree(members.length);
+        members.forEach((i, slot) => {
+          this.tierOf[i] = t;
+          this.slotOf[i] = slot;
+          tree.set(slot, this.units[i]!);
+        });
+        return { priority, members, tree };
+      });
+    for (let i = 0; i < n; i++) this.load.set(i, 0);
+  }
+
+  get size(): number {
+    return this.accounts.length;
+  }
+
+  /** Accounts cooling now (valid after expire). */
+  get coolingCount(): number {
+    return this.cooling;
+  }
+
+  indexOf(accountId: string): number | undefined {
+    return this.index.get(accountId);
+  }
+
+  idOf(account: number): string {
+    return this.accounts[account]!.id;
+  }
+
+  tierIndexOf(account: number): number {
+    return this.tierOf[account]!;
+  }
+
+  slotIn(account: number): number {
+    return this.slotOf[account]!;
+  }
+
+  subjectIndexOf(account: number): number {
+    return this.subjectOf[account]!;
+  }
+
+  inFlight(account: number): number {
+    return this.attempts[account]!;
+  }
+
+  /** True when a's inFlight/weight is strictly below b's (compared without dividing). */
+  lessLoaded(a: number, b: number): boolean {
+    return this.attempts[a]! * this.accounts[b]!.weight < this.attempts[b]! * this.accounts[a]!.weight;
+  }
+
+  /** Cooldown end of the account's subject, or undefined when not cooling (valid after expire). */
+  coolingUntil(account: number): number | undefined {
+    return this.cooldowns.keyOf(this.subjectOf[account]!);
+  }
+
+  isCooling(account: number): boolean {
+    return this.cooldowns.has(this.subjectOf[account]!);
+  }
+
+  isSaturated(account: number): boolean {
+    const limit = this.accounts[account]!.maxConcurrency;
+    return limit !== undefined && this.attempts[account]! >= limit;
+  }
+
+  isEligible(account: number): boolean {
+    return !this.isCooling(account) && !this.isSaturated(account);
+  }
+
+  causeOf(subject: number): CooldownCause | undefined {
+    return this.causes[subject];
+  }
+
+  /** Ends every cooldown whose end is at or before `now`; O(log n) per ended member. */
+  expire(now: number): void {
+    for (;;) {
+      const subject = this.cooldowns.peek();
+      if (subject === -1 || this.cooldowns.keyOf(subject)! > now) return;
+      this.cooldowns.pop();
+      this.causes[subject] = undefined;
+      for (const account of this.subjects[subject]!.members) {
+        this.cooling -= 1;
+        this.refresh(account);
+        this.load.set(account, this.loadKey(account));
+      }
+    }
+  }
+
+  /**
+   * Cools `subject` until `until`, extend-only: an end earlier than the current one is ignored.
+   * An end at or before `now` starts nothing. Starting costs O(k log n) for k members.
+   */
+  cool(subject: number, until: number, cause: CooldownCause, now: number): void {
+    if (until <= now) return;
+    const current = this.cooldowns.keyOf(subject);
+    if (current !== undefined) {
+      if (until > current) {
+        this.cooldowns.set(subject, until);
+        this.causes[subject] = cause;
+      }
+      return;
+    }
+    this.cooldowns.set(subject, until);
+    this.causes[subject] = cause;
+    for (const account of this.subjects[subject]!.members) {
+      this.cooling += 1;
+      this.refresh(account);
+      this.load.delete(account);
+    }
+  }
+
+  /** One more attempt in flight on `account`. */
+  acquire(account: number): void {
+    this.attempts[account]! += 1;
+    this.afterLoadChange(account);
+  }
+
+  /** One attempt on `account` is over; never goes below zero. */
+  release(account: number): void {
+    if (this.attempts[account]! === 0) return;
+    this.attempts[account]! -= 1;
+    this.afterLoadChange(account);
+  }
+
+  /** Sets the account's weight in its tier tree: full when eligible, 0 otherwise. */
+  refresh(account: number): void {
+    const tree = this.tiers[this.tierOf[account]!]!.tree;
+    tree.set(this.slotOf[account]!, this.isEligible(account) ? this.units[account]! : 0);
+  }
+
+  private afterLoadChange(account: number): void {
+    if (this.accounts[account]!.maxConcurrency !== undefined) this.refresh(account);
+    if (this.load.has(account)) this.load.set(account, this.loadKey(account));
+  }
+
+  private loadKey(account: number): number {
+    return this.attempts[account]! / this.accounts[account]!.weight;
+  }
+}
+
+function push<K>(map: Map<K, number[]>, key: K, value: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}

@@ -1,0 +1,54 @@
+import type { ProcessingRequest, StructOut, ValueIn } from './messages';
+
+/** The dynamic-metadata namespace keyswitch writes and reads back on the next attempt. */
+export const METADATA_NAMESPACE = 'keyswitch';
+/** Key under which Envoy puts request_attributes (ext_proc.cc, Filter::addAttributes). */
+const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
+
+/** What Envoy tells keyswitch about the attempt, beyond the headers. */
+export interface EnvoyContext {
+  readonly clusterName: string | undefined;
+  readonly requestId: string | undefined;
+  /** 1-based; undefined when Envoy sent neither the attribute nor x-envoy-attempt-count. */
+  readonly attemptCount: number | undefined;
+  /** Accounts earlier attempts of this request used, from dynamic metadata. */
+  readonly triedFromMetadata: readonly string[];
+}
+
+export function readEnvoyContext(request: ProcessingRequest, headers: ReadonlyMap<string, string>): EnvoyContext {
+  const attributes = request.attributes?.[ATTRIBUTES_KEY]?.fields ?? {};
+  const ours = request.metadata_context?.filter_metadata?.[METADATA_NAMESPACE]?.fields ?? {};
+  return {
+    clusterName: stringOf(attributes['xds.cluster_name']),
+    requestId: stringOf(attributes['request.id']) ?? headers.get('x-request-id'),
+    attemptCount: countOf(attributes['upstream.request_attempt_count']) ?? countOf(headers.get('x-envoy-attempt-count')),
+    triedFromMetadata: (ours.tried?.listValue?.values ?? []).map(stringOf).filter((id): id is string => id !== undefined),
+  };
+}
+
+/** dynamic_metadata for the request_headers reply: the namespace is the top-level key. */
+export function triedMetadata(pool: string, tried: readonly string[]): StructOut {
+  return {
+    fields: {
+      [METADATA_NAMESPACE]: {
+        structValue: {
+          fields: {
+            pool: { stringValue: pool },
+            tried: { listValue: { values: tried.map((id) => ({ stringValue: id })) } },
+          },
+        },
+      },
+    },
+  };
+}
+
+function stringOf(value: ValueIn | undefined): string | undefined {
+  return value?.kind === 'stringValue' && value.stringValue ? value.stringValue : undefined;
+}
+
+/** Attribute values may arrive as a number or a string depending on the Envoy build. */
+function countOf(value: ValueIn | string | undefined): number | undefined {
+  const raw = typeof value === 'string' ? value : value?.kind === 'numberValue' ? value.numberValue : value?.stringValue;
+  const n = Number(raw);
+  return raw !== undefined && raw !== '' && Number.isInteger(n) && n >= 1 ? n : undefined;
+}

@@ -1,0 +1,55 @@
+import { promises as fs } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import type { Logger } from 'pino';
+import type { AttemptProcessor } from './attempt';
+import { type ExtProcPackage } from './protos';
+import { handleProcessStream } from './stream';
+
+export interface ExtProcServerOptions {
+  readonly listen: string;
+  readonly maxReceiveBytes: number;
+  readonly maxStreams: number;
+}
+
+/** A gRPC server with the ext_proc service registered; health and reflection are added by the caller. */
+export function createExtProcServer(
+  definition: PackageDefinition,
+  processor: AttemptProcessor,
+  options: ExtProcServerOptions,
+  logger: Logger,
+): grpc.Server {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxReceiveBytes,
+    'grpc.max_concurrent_streams': options.maxStreams,
+  });
+  const extProc = (grpc.loadPackageDefinition(definition) as unknown as ExtProcPackage).envoy.service.ext_proc.v3;
+  server.addService(extProc.ExternalProcessor.service, {
+    Process: (call: Parameters<typeof handleProcessStream>[0]) => handleProcessStream(call, processor, logger),
+  });
+  return server;
+}
+
+/**
+ * Binds `host:port` or `unix:/path` and returns the bound address (the real port for :0).
+ * A unix socket left behind by an earlier run is replaced, and the new one is made
+ * connectable by any user, because Envoy runs as another user in another container that only
+ * shares the socket's folder.
+ */
+export async function bindServer(server: grpc.Server, listen: string): Promise<string> {
+  const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length) : undefined;
+  if (socketPath) await removeStaleSocket(socketPath);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+  });
+  if (socketPath) {
+    await fs.chmod(socketPath, 0o666);
+    return listen;
+  }
+  return listen.replace(/:\d+$/, `:${port}`);
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  const stat = await fs.lstat(path).catch(() => undefined);
+  if (stat?.isSocket()) await fs.unlink(path);
+}

@@ -1,0 +1,92 @@
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Attempt, AttemptProcessor } from './attempt';
+import { StreamError, protocolViolation } from './errors';
+import type { ProcessingRequest, ProcessingResponse } from './messages';
+
+export type ProcessStream = ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+
+/**
+ * One Process stream is one upstream attempt (Envoy builds a new upstream filter chain, and so
+ * a new ext_proc stream, per attempt: router.cc Filter::doRetry, upstream_request.cc).
+ *
+ * Every message gets exactly one reply, in order, except in observability mode where Envoy
+ * ignores replies. Envoy may half-close or cancel at any moment (after a retry decision, or
+ * its >= 1.37 early close): that only frees the attempt. A protocol violation ends this stream
+ * with a gRPC status and touches nothing else.
+ */
+export function handleProcessStream(call: ProcessStream, processor: AttemptProcessor, logger: Logger): void {
+  let attempt: Attempt | undefined;
+  let sawResponseHeaders = false;
+  let closed = false;
+
+  const finish = (): void => {
+    if (attempt) processor.finish(attempt);
+  };
+  const fail = (error: unknown): void => {
+    if (closed) return;
+    closed = true;
+    finish();
+    if (error instanceof StreamError) {
+      logger.warn({ code: status[error.code], account: attempt?.accountId }, error.message);
+      call.emit('error', { code: error.code, details: error.message });
+    } else {
+      logger.error({ err: error }, 'bug: unexpected error while processing a stream');
+      call.emit('error', { code: status.INTERNAL, details: 'internal error' });
+    }
+  };
+
+  const reply = (message: ProcessingRequest): ProcessingResponse | undefined => {
+    if (message.observability_mode) return undefined;
+    switch (message.request) {
+      case 'request_headers': {
+        if (attempt) throw protocolViolation('request_headers arrived twice on one stream');
+        const begun = processor.begin(message, message.request_headers?.headers);
+        attempt = begun.attempt;
+        return begun.response;
+      }
+      case 'response_headers': {
+        if (!attempt) throw protocolViolation('response_headers arrived before request_headers');
+        if (sawResponseHeaders) throw protocolViolation('response_headers arrived twice on one stream');
+        sawResponseHeaders = true;
+        return processor.respond(attempt, message.response_headers?.headers);
+      }
+      case 'request_body':
+        return { request_body: { response: {} } };
+      case 'response_body':
+        return { response_body: { response: {} } };
+      case 'request_trailers':
+        return { request_trailers: {} };
+      case 'response_trailers':
+        return { response_trailers: {} };
+      default:
+        throw protocolViolation('the message carries no request');
+    }
+  };
+
+  call.on('data', (message: ProcessingRequest) => {
+    if (closed) return;
+    try {
+      const response = reply(message);
+      if (response) call.write(response);
+    } catch (error) {
+      fail(error);
+    }
+  });
+  call.on('end', () => {
+    if (closed) return;
+    closed = true;
+    finish();
+    call.end();
+  });
+  call.on('cancelled', () => {
+    closed = true;
+    finish();
+  });
+  call.on('error', (error) => {
+    logger.debug({ err: error }, 'stream error');
+    closed = true;
+    finish();
+  });
+}

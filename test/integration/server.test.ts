@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { connect, openProcess, requestHeaders } from '../support/extproc-client';
+import { startKeyswitch } from '../support/keyswitch';
+
+function healthClient(address: string): grpc.Client & Record<string, any> {
+  const definition = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String });
+  const pkg = grpc.loadPackageDefinition(definition) as any;
+  return new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+}
+
+function check(client: grpc.Client & Record<string, any>, service: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    client.Check({ service }, (error: Error | null, reply: { status: string }) => (error ? reject(error) : resolve(reply.status))),
+  );
+}
+
+test('a unix socket any container sharing the folder can connect to, serving ext_proc and health', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'keyswitch-sock-'));
+  const socket = path.join(dir, 'ext_proc.sock');
+  const keyswitch = await startKeyswitch({ listen: `unix:${socket}` });
+  try {
+    assert.equal(keyswitch.address, `unix:${socket}`);
+    const mode = (await fs.stat(socket)).mode & 0o777;
+    assert.equal(mode, 0o666, 'Envoy runs as another user in another container');
+    const health = healthClient(keyswitch.address);
+    assert.equal(await check(health, ''), 'SERVING');
+    assert.equal(await check(health, 'envoy.service.ext_proc.v3.ExternalProcessor'), 'SERVING');
+    health.close();
+
+    const client = connect(keyswitch.address);
+    const call = openProcess(client);
+    call.send(requestHeaders({}, { 'xds.cluster_name': 'llm_openai' }));
+    assert.equal((await call.reply(1)).response, 'request_headers');
+    call.call.end();
+    await call.ended;
+    client.close();
+  } finally {
+    await keyswitch.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a socket file left by a crashed run is replaced, not an error', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'keyswitch-sock-'));
+  const socketPath = path.join(dir, 'ext_proc.sock');
+  // A process killed with SIGKILL never unlinks its socket file.
+  const crashed = spawnSync(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+  ]);
+  assert.equal(crashed.signal, 'SIGKILL');
+  assert.ok((await fs.lstat(socketPath)).isSocket(), 'a stale socket file is left behind');
+  const keyswitch = await startKeyswitch({ listen: `unix:${socketPath}` });
+  try {
+    const health = healthClient(keyswitch.address);
+    assert.equal(await check(health, ''), 'SERVING');
+    health.close();
+  } finally {
+    await keyswitch.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('health turns NOT_SERVING when stopping, and reflection lists the ext_proc service', async () => {
+  const keyswitch = await startKeyswitch();
+  const definition = protoLoader.loadSync(
+    require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'),
+    { keepCase: true },
+  );
+  const pkg = grpc.loadPackageDefinition(definition) as any;
+  const reflection = new pkg.grpc.reflection.v1.ServerReflection(keyswitch.address, grpc.credentials.createInsecure());
+  const services = await new Promise<string[]>((resolve, reject) => {
+    const call = reflection.ServerReflectionInfo();
+    call.on('data', (reply: any) => {
+      resolve(reply.list_services_response.service.map((s: { name: string }) => s.name));
+      call.end();
+    });
+    call.on('error', reject);
+    call.write({ list_services: '' });
+  });
+  reflection.close();
+  assert.ok(services.includes('envoy.service.ext_proc.v3.ExternalProcessor'), services.join(','));
+
+  const health = healthClient(keyswitch.address);
+  const watch = health.Watch({ service: '' });
+  const seen: string[] = [];
+  let serving!: () => void;
+  const firstUpdate = new Promise<void>((resolve) => (serving = resolve));
+  const notServing = new Promise<void>((resolve) =>
+    watch.on('data', (reply: { status: string }) => {
+      seen.push(reply.status);
+      if (reply.status === 'SERVING') serving();
+      if (reply.status === 'NOT_SERVING') resolve();
+    }),
+  );
+  watch.on('error', () => undefined);
+  await firstUpdate;
+  const stopped = keyswitch.stop();
+  await notServing;
+  watch.cancel();
+  health.close();
+  await stopped;
+  assert.deepEqual(seen, ['SERVING', 'NOT_SERVING']);
+});
