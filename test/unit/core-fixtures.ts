@@ -1,33 +1,11 @@
 /** Shared by the core-* unit tests: a fake clock, a seeded PRNG, pools and header lookups. */
-import type { Clock, Random } from '../../src/core/clock';
+import type { Random } from '../../src/core/clock';
+import { FakeClock, mulberry32 } from '../support/fake-clock';
 import type { AccountSpec, HeaderLookup, PoolPolicy, StickyPolicy } from '../../src/core/types';
 import { PoolScheduler } from '../../src/core/scheduler';
 import { createMemoryStateStore } from '../../src/state/memory-store';
 
-/** A fixed instant, so that absolute reset headers in the tests can be written out. */
-export const T0 = Date.UTC(2025, 7, 21, 12, 0, 0); // 2025-08-21T12:00:00Z
-
-export class FakeClock implements Clock {
-  constructor(public time = T0) {}
-  now(): number {
-    return this.time;
-  }
-  advance(ms: number): void {
-    this.time += ms;
-  }
-}
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { FakeClock, T0, mulberry32 } from '../support/fake-clock';
 
 /** A Random that replays `values` in order, then repeats the last one. */
 export function scripted(...values: number[]): Random {
