@@ -26,15 +26,14 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!settings.configPath) {
     logger.warn('KEYSWITCH_CONFIG is not set: serving the embedded demo pool with placeholder keys; not for production');
   }
-  const app = await startApp({ settings, config, logger });
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'stopping');
-      void app.stop().then(resolve);
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+  // Listen before starting, so a signal that arrives during start-up still stops cleanly.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
   });
+  const app = await startApp({ settings, config, logger });
+  logger.info({ signal: await stopSignal }, 'stopping');
+  await app.stop();
   return 0;
 }
 

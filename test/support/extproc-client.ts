@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { ATTRIBUTES_KEY, toPbStruct } from './envoy-emulator/wire';
 import { officialExtProcClient } from './official-protos';
 
 /** A ProcessingResponse as decoded with the official protos (plain object). */
@@ -62,13 +63,9 @@ export function headerMap(headers: Record<string, string>): Reply {
 }
 
 export function requestHeaders(headers: Record<string, string>, attributes: Record<string, string | number> = {}): Reply {
-  const fields: Record<string, Reply> = {};
-  for (const [key, value] of Object.entries(attributes)) {
-    fields[key] = typeof value === 'number' ? { numberValue: value } : { stringValue: value };
-  }
   return {
     request_headers: { headers: headerMap({ ':method': 'POST', ':path': '/v1/chat/completions', ...headers }), end_of_stream: false },
-    attributes: { 'envoy.filters.http.ext_proc': { fields } },
+    attributes: { [ATTRIBUTES_KEY]: toPbStruct(attributes) },
   };
 }
 

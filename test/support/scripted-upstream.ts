@@ -17,7 +17,7 @@
  * get `defaultAnswer`, by default 200 with a small JSON body.
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './listen';
 
 export interface UpstreamCall {
   /** 1-based order of arrival. */
@@ -119,13 +119,9 @@ export async function startScriptedUpstream(options: ScriptedUpstreamOptions = {
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { url, port } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     calls,
     callsFor: (credential) => calls.filter((c) => matches(credential, c.credential)),

@@ -11,6 +11,7 @@ import {
 } from '../support/official-protos';
 import { compareProtoRoots, readOurSources, rootFromSources } from '../support/proto-compare';
 import { repoPath } from '../support/repo-files';
+import { toPbStruct } from '../support/envoy-emulator/wire';
 
 const PROTO_DIR = repoPath('proto');
 
@@ -25,19 +26,6 @@ function ourRoot(): protobuf.Root {
 const official = officialRoot([EXT_PROC_SERVICE_FILE]);
 const ours = ourRoot();
 
-// ---- plain JS → protobufjs object form for google.protobuf.Struct/Value (bundled camelCase names)
-type Plain = string | number | boolean | null | Plain[] | { [k: string]: Plain };
-function value(v: Plain): object {
-  if (v === null) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
-  return { structValue: struct(v) };
-}
-function struct(o: { [k: string]: Plain }): object {
-  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, value(v)])) };
-}
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 
 // Realistic messages for the paths keyswitch uses (contracts: attributes, keyswitch metadata
@@ -61,10 +49,10 @@ const SAMPLES: { name: string; type: string; object: object }[] = [
         end_of_stream: false,
       },
       metadata_context: {
-        filter_metadata: { keyswitch: struct({ tried: ['acct-a', 'acct-b'], pool: 'openai' }) },
+        filter_metadata: { keyswitch: toPbStruct({ tried: ['acct-a', 'acct-b'], pool: 'openai' }) },
       },
       attributes: {
-        'envoy.filters.http.ext_proc': struct({
+        'envoy.filters.http.ext_proc': toPbStruct({
           'request.id': '7d1c2e8a-5b0f-4c1e-9f55-0a7e3c9b1d42',
           'upstream.request_attempt_count': 2,
           'xds.route_name': 'openai',
@@ -102,7 +90,7 @@ const SAMPLES: { name: string; type: string; object: object }[] = [
           },
         },
       },
-      dynamic_metadata: struct({ keyswitch: { tried: ['acct-a', 'acct-b'], pool: 'openai' } }),
+      dynamic_metadata: toPbStruct({ keyswitch: { tried: ['acct-a', 'acct-b'], pool: 'openai' } }),
       mode_override: { response_header_mode: 'SKIP', request_body_mode: 'NONE' },
       override_message_timeout: { seconds: 1, nanos: 500000000 },
     },

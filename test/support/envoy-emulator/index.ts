@@ -29,7 +29,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { officialExtProcClient, officialRoot, EXT_PROC_SERVICE_FILE } from '../official-protos';
 import { type BootstrapModel, parseBootstrap } from './bootstrap';
 import { type EmulatorEnv, LiveCalls } from './env';
@@ -37,6 +36,7 @@ import type { StreamCloseMode } from './ext-proc-stream';
 import { handleDownstream } from './hcm';
 import type { ValueOnlyMutation } from './mutation';
 import { type RequestTrace, Stats } from './trace';
+import { listenOnLoopback } from '../listen';
 
 export interface EnvoyEmulatorOptions {
   /** Path of the Envoy bootstrap YAML (e.g. envoy/envoy.yaml). One of bootstrapPath/bootstrapYaml. */
@@ -121,13 +121,9 @@ export async function startEnvoyEmulator(options: EnvoyEmulatorOptions): Promise
   const server = http.createServer((req, res) => {
     void handleDownstream({ env, model: bootstrap, clusters: options.clusters, traces }, req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { url, port } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     bootstrap,
     traces,
