@@ -58,7 +58,10 @@ export class AttemptProcessor {
     const scheduler = this.deps.schedulers.get(pool.policy.name)!;
 
     const known = (id: string): boolean => pool.secrets.has(id);
-    const fallback = context.requestId ? (this.deps.requests.get(context.requestId) ?? []) : [];
+    // A first attempt has tried nothing. Clients may reuse an x-request-id across requests, so
+    // the memory keyed by it is consulted only for retries.
+    const retry = context.attemptCount !== 1;
+    const fallback = retry && context.requestId ? (this.deps.requests.get(context.requestId) ?? []) : [];
     const tried = new Set([...context.triedFromMetadata, ...fallback].filter(known));
     const sessionKey = sessionKeyOf(pool.policy.sticky, (name) => headers.get(name), pool.policy.name);
     const pick = scheduler.pick({ tried, sessionKey });

@@ -267,3 +267,12 @@ test('without dynamic metadata, the x-request-id fallback still keeps a request 
     await gateway.stop();
   }
 });
+
+test('a client reusing one x-request-id for separate requests does not make them look like retries', async () => {
+  await withGateway({}, async (gateway) => {
+    const reused = { 'x-request-id': 'client-chose-this-id' };
+    for (let i = 0; i < 5; i += 1) assert.equal((await gateway.send(undefined, reused)).status, 200);
+    assert.deepEqual(credentialsSince(gateway, 0), Array(5).fill('Bearer key-a'), 'each request starts from the best account');
+    assert.ok(gateway.upstream.calls.every((call) => call.headers['x-request-id'] === 'client-chose-this-id'));
+  });
+});
