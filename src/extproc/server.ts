@@ -24,10 +24,33 @@ export function createExtProcServer(
     'grpc.max_concurrent_streams': options.maxStreams,
   });
   const extProc = (grpc.loadPackageDefinition(definition) as unknown as ExtProcPackage).envoy.service.ext_proc.v3;
-  server.addService(extProc.ExternalProcessor.service, {
+  server.addService(withDecodeLogging(extProc.ExternalProcessor.service, logger), {
     Process: (call: Parameters<typeof handleProcessStream>[0]) => handleProcessStream(call, processor, logger),
   });
   return server;
+}
+
+/**
+ * grpc-js answers a message it cannot decode with INTERNAL on its own and never tells the
+ * handler; wrapping the decoder gives that protocol violation its log line.
+ */
+function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer) => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (error) {
+            logger.warn({ code: 'INTERNAL', bytes: bytes.length }, `protocol violation: undecodable ${name} message`);
+            throw error;
+          }
+        },
+      },
+    ]),
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { EXT_PROC_SERVICE_FILE, officialRoot } from '../support/official-protos';
 import { connect, headerMap, openProcess, requestHeaders, responseHeaders, setHeaders } from '../support/extproc-client';
 import { type RunningKeyswitch, eventually, startKeyswitch } from '../support/keyswitch';
 
@@ -126,10 +127,15 @@ describe('ext_proc protocol over a real socket', () => {
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       call.on('error', () => undefined);
       call.on('data', () => undefined);
+      const official = officialRoot([EXT_PROC_SERVICE_FILE]).lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
+      call.write(Buffer.from(official.encode(official.fromObject(requestHeaders({}, { 'xds.cluster_name': 'llm_openai' }))).finish()));
+      await eventually(() => keyswitch.app.activeAttempts() === 1, 'the attempt began');
       call.write(Buffer.from([0x12, 0xff, 0xff, 0xff, 0xff, 0x0f])); // field 2, length far past the end
       const ended = await status;
-      assert.notEqual(ended.code, grpc.status.OK);
+      assert.equal(ended.code, grpc.status.INTERNAL, 'grpc-js answers an undecodable message with INTERNAL');
       raw.close();
+      await eventually(() => keyswitch.app.activeAttempts() === 0, 'the attempt is freed');
+      assert.ok(keyswitch.logs.some((line) => String(line.msg).startsWith('protocol violation: undecodable')), 'and logged');
 
       const next = openProcess(client);
       next.send(requestHeaders({}, { 'xds.cluster_name': 'llm_openai' }));
