@@ -26,7 +26,7 @@ export interface RunningKeyswitch {
   stop(): Promise<void>;
 }
 
-/** keyswitch in-process on a real socket, with its log lines captured at debug level. */
+/** keyswitch in-process on a real socket, with its log lines captured (debug level unless settings say otherwise). */
 export async function startKeyswitch(options: KeyswitchOptions = {}): Promise<RunningKeyswitch> {
   const env = options.env ?? {};
   const config = options.configYaml ? parseConfig(options.configYaml, 'test-config.yaml', env) : embeddedConfig(env);
@@ -43,7 +43,7 @@ export async function startKeyswitch(options: KeyswitchOptions = {}): Promise<Ru
       done();
     },
   });
-  const logger = createLogger('debug', sink);
+  const logger = createLogger(settings.logLevel, sink);
   const app = await startApp({ settings, config, logger, ...(options.clock && { clock: options.clock }), ...(options.random && { random: options.random }) });
   return { app, address: app.grpcAddress, logs, rawLogs: () => raw, stop: () => app.stop() };
 }
