@@ -17,119 +17,111 @@ export const ABSURD_RESET_MS = 7 * 24 * 3_600_000;
 
 type ResetParser = (value: string, now: number) => number | undefined;
 
+/**
+ * What the response says about the limit a reset header belongs to: 'exhausted' (its remaining
+ * count is 0, its window is rejected or used up), 'not-exhausted' (its window still allows
+ * requests), or 'unknown'.
+ */
+type Evidence = 'exhausted' | 'not-exhausted' | 'unknown';
+
 interface ResetSource {
   readonly name: string;
   readonly parse: ResetParser;
-  /**
-   * Says the window this reset belongs to is not the one that is exhausted. Only explicit
-   * evidence counts: a missing status header leaves the reset applicable.
-   */
-  readonly notExhausted?: (header: HeaderLookup) => boolean;
+  readonly evidence: (header: HeaderLookup) => Evidence;
 }
 
 const retryAfter: ResetParser = (value, now) => relativeSeconds(value, now) ?? httpDate(value);
 const absoluteRfc3339: ResetParser = (value) => rfc3339(value);
 const absoluteEpochSeconds: ResetParser = (value) => epochSeconds(value);
 
-/** Anthropic subscription window whose `-status` says it still allows requests. */
-const unifiedWindowAllowed = (window: string) => (header: HeaderLookup) => {
-  const status = read(header, `anthropic-ratelimit-unified-${window}-status`)?.toLowerCase();
-  return status === 'allowed' || status === 'allowed_warning';
+/**
+ * A per-key dimension (requests, tokens...) is exhausted when its remaining count is 0. Above 0
+ * proves nothing: a 429 for tokens often leaves some, because the request needed more.
+ */
+const remainingIsZero = (remaining: string) => (header: HeaderLookup): Evidence => {
+  const value = read(header, remaining);
+  return value !== undefined && /^0+(?:\.0+)?$/.test(value) ? 'exhausted' : 'unknown';
 };
 
-/** Codex window whose `-used-percent` is below 100: not the window that ran out. */
-const codexWindowNotFull = (window: string) => (header: HeaderLookup) => {
+/** Anthropic subscription status: `rejected`, or `allowed` / `allowed_warning`. */
+const anthropicStatus = (statusHeader: string) => (header: HeaderLookup): Evidence => {
+  const status = read(header, statusHeader)?.toLowerCase();
+  if (status === 'rejected') return 'exhausted';
+  return status === 'allowed' || status === 'allowed_warning' ? 'not-exhausted' : 'unknown';
+};
+
+/** Codex window by its `-used-percent`: at 100 it ran out, below it did not. */
+const codexWindow = (window: string) => (header: HeaderLookup): Evidence => {
   const used = read(header, `x-codex-${window}-used-percent`);
-  return used !== undefined && /^\d+(?:\.\d+)?$/.test(used) && Number(used) < 100;
+  if (used === undefined || !/^\d+(?:\.\d+)?$/.test(used)) return 'unknown';
+  return Number(used) >= 100 ? 'exhausted' : 'not-exhausted';
 };
 
 const ANTHROPIC_DIMENSIONS = ['requests', 'tokens', 'input-tokens', 'output-tokens'] as const;
 
-/**
- * Every header that can say when a limit resets. The API-key dimensions (requests, tokens…)
- * are all applicable — a 429 for tokens often leaves `remaining-tokens` above zero because the
- * request needed more than was left — so the latest of them wins. Subscription windows (5 h /
- * 7 d) are skipped when the response says that window is not exhausted: otherwise a burst 429
- * in the 5 h window would lock the account until the 7 d reset (sub2api #2258, research §1.5).
- */
-const RESET_SOURCES: readonly ResetSource[] = [
+/** The provider's instruction for this response: retry after this long. */
+const RETRY_AFTER_SOURCES: readonly { name: string; parse: ResetParser }[] = [
   { name: 'retry-after', parse: retryAfter },
   { name: 'retry-after-ms', parse: relativeMilliseconds },
   { name: 'x-ms-retry-after-ms', parse: relativeMilliseconds },
-  { name: 'x-ratelimit-reset-requests', parse: relativeGoDuration },
-  { name: 'x-ratelimit-reset-tokens', parse: relativeGoDuration },
-  ...ANTHROPIC_DIMENSIONS.map((d) => ({ name: `anthropic-ratelimit-${d}-reset`, parse: absoluteRfc3339 })),
-  { name: 'anthropic-ratelimit-unified-reset', parse: absoluteEpochSeconds },
-  {
-    name: 'anthropic-ratelimit-unified-5h-reset',
-    parse: absoluteEpochSeconds,
-    notExhausted: unifiedWindowAllowed('5h'),
-  },
-  {
-    name: 'anthropic-ratelimit-unified-7d-reset',
-    parse: absoluteEpochSeconds,
-    notExhausted: unifiedWindowAllowed('7d'),
-  },
-  {
-    name: 'x-codex-primary-reset-after-seconds',
-    parse: relativeSeconds,
-    notExhausted: codexWindowNotFull('primary'),
-  },
-  {
-    name: 'x-codex-secondary-reset-after-seconds',
-    parse: relativeSeconds,
-    notExhausted: codexWindowNotFull('secondary'),
-  },
 ];
 
-/** A `remaining` header that, at exactly zero, makes its `reset` header a cooldown. */
-interface HeadroomPair {
-  readonly remaining: string;
-  readonly reset: string;
-  readonly parse: ResetParser;
-}
-
-const HEADROOM_PAIRS: readonly HeadroomPair[] = [
-  { remaining: 'x-ratelimit-remaining-requests', reset: 'x-ratelimit-reset-requests', parse: relativeGoDuration },
-  { remaining: 'x-ratelimit-remaining-tokens', reset: 'x-ratelimit-reset-tokens', parse: relativeGoDuration },
+/** Headers that say when one limit (a dimension or a subscription window) resets. */
+const LIMIT_SOURCES: readonly ResetSource[] = [
+  { name: 'x-ratelimit-reset-requests', parse: relativeGoDuration, evidence: remainingIsZero('x-ratelimit-remaining-requests') },
+  { name: 'x-ratelimit-reset-tokens', parse: relativeGoDuration, evidence: remainingIsZero('x-ratelimit-remaining-tokens') },
   ...ANTHROPIC_DIMENSIONS.map((d) => ({
-    remaining: `anthropic-ratelimit-${d}-remaining`,
-    reset: `anthropic-ratelimit-${d}-reset`,
+    name: `anthropic-ratelimit-${d}-reset`,
     parse: absoluteRfc3339,
+    evidence: remainingIsZero(`anthropic-ratelimit-${d}-remaining`),
   })),
+  { name: 'anthropic-ratelimit-unified-reset', parse: absoluteEpochSeconds, evidence: anthropicStatus('anthropic-ratelimit-unified-status') },
+  { name: 'anthropic-ratelimit-unified-5h-reset', parse: absoluteEpochSeconds, evidence: anthropicStatus('anthropic-ratelimit-unified-5h-status') },
+  { name: 'anthropic-ratelimit-unified-7d-reset', parse: absoluteEpochSeconds, evidence: anthropicStatus('anthropic-ratelimit-unified-7d-status') },
+  { name: 'x-codex-primary-reset-after-seconds', parse: relativeSeconds, evidence: codexWindow('primary') },
+  { name: 'x-codex-secondary-reset-after-seconds', parse: relativeSeconds, evidence: codexWindow('secondary') },
 ];
 
 /**
- * The latest applicable reset announced by the headers, in epoch ms, clamped to now + maxMs;
- * undefined when no header gives a usable one. Each value stands alone: a negative, -1,
- * unparsable, past (or now) or absurd (> 7 days ahead) value is ignored, not fatal.
+ * When the account can be used again after a rate-limited response, in epoch ms, clamped to
+ * now + maxMs; undefined when no header gives a usable value. The most specific information
+ * wins, and within it the latest reset (research §3.6):
+ *   1. the resets of limits the response marks exhausted (remaining 0, window rejected or full);
+ *   2. otherwise retry-after / retry-after-ms, the provider's instruction for this response;
+ *   3. otherwise every reset not marked as still allowing requests.
+ * So a requests-per-minute 429 does not wait for the token bucket to refill completely, and a
+ * burst 429 does not lock the account until a 7-day window resets (sub2api #2258, research §1.5).
+ * Each value stands alone: a negative, -1, unparsable, past (or now) or absurd (> 7 days ahead)
+ * value is ignored, not fatal.
  */
 export function resetAtFromHeaders(header: HeaderLookup, now: number, maxMs: number): number | undefined {
-  let latest: number | undefined;
-  for (const source of RESET_SOURCES) {
-    const value = read(header, source.name);
-    if (value === undefined) continue;
-    if (source.notExhausted?.(header) === true) continue;
-    latest = later(latest, sensible(source.parse(value, now), now));
-  }
-  return clamp(latest, now, maxMs);
+  const notKnownAllowed = LIMIT_SOURCES.filter((source) => source.evidence(header) !== 'not-exhausted');
+  const reset =
+    exhaustedLimitsReset(header, now) ?? latestOf(RETRY_AFTER_SOURCES, header, now) ?? latestOf(notKnownAllowed, header, now);
+  return clamp(reset, now, maxMs);
 }
 
 /**
- * Proactive cooldown from any response, 200 included: when a `remaining` header is exactly 0
- * and its matching `reset` header names a sensible future instant, the account has no headroom
- * until then. Returns the latest such reset clamped to now + maxMs, or undefined.
+ * Proactive cooldown from any response, 200 included: a limit the response marks exhausted
+ * (a remaining count of exactly 0, a rejected or full window) whose reset names a sensible
+ * future instant leaves the account no headroom until then. The latest such reset, clamped to
+ * now + maxMs, or undefined.
  */
 export function headroomResetAt(header: HeaderLookup, now: number, maxMs: number): number | undefined {
+  return clamp(exhaustedLimitsReset(header, now), now, maxMs);
+}
+
+function exhaustedLimitsReset(header: HeaderLookup, now: number): number | undefined {
+  return latestOf(LIMIT_SOURCES.filter((source) => source.evidence(header) === 'exhausted'), header, now);
+}
+
+function latestOf(sources: readonly { name: string; parse: ResetParser }[], header: HeaderLookup, now: number): number | undefined {
   let latest: number | undefined;
-  for (const pair of HEADROOM_PAIRS) {
-    const remaining = read(header, pair.remaining);
-    if (remaining === undefined || !/^0+(?:\.0+)?$/.test(remaining)) continue;
-    const reset = read(header, pair.reset);
-    if (reset === undefined) continue;
-    latest = later(latest, sensible(pair.parse(reset, now), now));
+  for (const source of sources) {
+    const value = read(header, source.name);
+    if (value !== undefined) latest = later(latest, sensible(source.parse(value, now), now));
   }
-  return clamp(latest, now, maxMs);
+  return latest;
 }
 
 function read(header: HeaderLookup, name: string): string | undefined {

@@ -69,15 +69,64 @@ describe('resetAtFromHeaders: nonsense is ignored value by value', () => {
   });
 });
 
-describe('resetAtFromHeaders: latest applicable reset wins, clamped', () => {
-  it('takes the latest of all dimensions', () => {
+describe('resetAtFromHeaders: the most specific information wins, then the latest reset', () => {
+  it('with no exhausted limit and no retry-after, the latest of all limits', () => {
     const values = {
-      'retry-after': '5',
       'x-ratelimit-reset-requests': '1s',
       'x-ratelimit-reset-tokens': '45s',
       'anthropic-ratelimit-output-tokens-reset': iso(T0 + 20_000),
     };
     assert.equal(resetAtFromHeaders(headers(values), T0, MAX), T0 + 45_000);
+  });
+
+  it('retry-after beats the time until every bucket is full again', () => {
+    const values = { 'retry-after': '5', 'x-ratelimit-reset-requests': '1s', 'x-ratelimit-reset-tokens': '45s' };
+    assert.equal(resetAtFromHeaders(headers(values), T0, MAX), T0 + 5_000);
+  });
+
+  it('the latest of retry-after and retry-after-ms', () => {
+    assert.equal(resetAtFromHeaders(headers({ 'retry-after': '2', 'retry-after-ms': '3500' }), T0, MAX), T0 + 3_500);
+  });
+
+  it('an OpenAI requests-per-minute 429 waits for the requests bucket, not the tokens one', () => {
+    const values = {
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': '120ms',
+      'x-ratelimit-remaining-tokens': '140000',
+      'x-ratelimit-reset-tokens': '4m10s',
+    };
+    assert.equal(resetAtFromHeaders(headers(values), T0, MAX), T0 + 120);
+  });
+
+  it('exhausted limits beat retry-after, and the latest exhausted one wins', () => {
+    const values = {
+      'retry-after': '3',
+      'anthropic-ratelimit-input-tokens-remaining': '0',
+      'anthropic-ratelimit-input-tokens-reset': iso(T0 + 30_000),
+      'anthropic-ratelimit-requests-remaining': '0',
+      'anthropic-ratelimit-requests-reset': iso(T0 + 12_000),
+    };
+    assert.equal(resetAtFromHeaders(headers(values), T0, MAX), T0 + 30_000);
+  });
+
+  it('a burst 429 on a subscription account is not locked until the unified reset', () => {
+    const values = {
+      'retry-after': '10',
+      'anthropic-ratelimit-unified-status': 'allowed',
+      'anthropic-ratelimit-unified-reset': epoch(T0 + 3 * 3_600_000),
+      'anthropic-ratelimit-unified-5h-status': 'allowed',
+      'anthropic-ratelimit-unified-5h-reset': epoch(T0 + 3 * 3_600_000),
+    };
+    assert.equal(resetAtFromHeaders(headers(values), T0, MAX), T0 + 10_000);
+  });
+
+  it('a rejected unified status makes its reset the cooldown', () => {
+    const values = {
+      'retry-after': '10',
+      'anthropic-ratelimit-unified-status': 'rejected',
+      'anthropic-ratelimit-unified-reset': epoch(T0 + 2 * 3_600_000),
+    };
+    assert.equal(resetAtFromHeaders(headers(values), T0, MAX), T0 + 2 * 3_600_000);
   });
 
   it('clamps to now + maxMs', () => {
