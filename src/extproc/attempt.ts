@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledPool } from '../config/types';
 import { poolForCluster } from '../config/pools';
@@ -20,7 +21,6 @@ export interface Attempt {
   readonly attemptNumber: number;
   readonly tried: ReadonlySet<string>;
   readonly sessionKey: string | undefined;
-  readonly requestId: string | undefined;
   released: boolean;
 }
 
@@ -57,17 +57,14 @@ export class AttemptProcessor {
     if (!pool) throw noPool(`no pool serves cluster "${context.clusterName ?? '(not sent)'}"`);
     const scheduler = this.deps.schedulers.get(pool.policy.name)!;
 
-    const known = (id: string): boolean => pool.secrets.has(id);
-    // A first attempt has tried nothing. Clients may reuse an x-request-id across requests, so
-    // the memory keyed by it is consulted only for retries.
-    const retry = context.attemptCount !== 1;
-    const fallback = retry && context.requestId ? (this.deps.requests.get(context.requestId) ?? []) : [];
-    const tried = new Set([...context.triedFromMetadata, ...fallback].filter(known));
+    const requestKey = context.requestId === undefined ? undefined : requestKeyOf(context.requestId);
+    const earlier = context.triedFromMetadata ?? this.fallbackTried(context.attemptCount, requestKey);
+    const tried = new Set(earlier.filter((id) => pool.secrets.has(id)));
     const sessionKey = sessionKeyOf(pool.policy.sticky, (name) => headers.get(name), pool.policy.name);
     const pick = scheduler.pick({ tried, sessionKey });
-    const attemptNumber = Math.max(context.attemptCount ?? 1, tried.size + 1);
+    const attemptNumber = context.attemptCount ?? tried.size + 1;
     const nowTried = [...tried, pick.accountId];
-    if (context.requestId) this.deps.requests.set(context.requestId, nowTried);
+    if (requestKey) this.deps.requests.set(requestKey, nowTried);
 
     this.active += 1;
     const secret = pool.secrets.get(pick.accountId)!;
@@ -76,7 +73,13 @@ export class AttemptProcessor {
       remove_headers: [...this.removals.get(pool.policy.name)!],
     };
     this.deps.logger.debug(
-      { pool: pool.policy.name, account: pick.accountId, attempt: attemptNumber, reason: pick.reason, requestId: context.requestId },
+      {
+        pool: pool.policy.name,
+        account: pick.accountId,
+        attempt: attemptNumber,
+        reason: pick.reason,
+        requestId: context.requestId?.slice(0, 128),
+      },
       'attempt started',
     );
     return {
@@ -87,12 +90,11 @@ export class AttemptProcessor {
         attemptNumber,
         tried: new Set(nowTried),
         sessionKey,
-        requestId: context.requestId,
         released: false,
       },
       response: {
         request_headers: { response: { header_mutation: mutation } },
-        dynamic_metadata: triedMetadata(pool.policy.name, nowTried),
+        dynamic_metadata: triedMetadata(nowTried),
       },
     };
   }
@@ -111,6 +113,16 @@ export class AttemptProcessor {
     });
     this.log(attempt, status, decision);
     return { response_headers: { response: mutationFor(decision) } };
+  }
+
+  /**
+   * What a retry has tried when Envoy forwarded no dynamic metadata: the bounded memory keyed by
+   * x-request-id. A first attempt has tried nothing, and clients may reuse an x-request-id
+   * across requests, so that memory is consulted only for retries.
+   */
+  private fallbackTried(attemptCount: number | undefined, requestKey: string | undefined): readonly string[] {
+    if (attemptCount === 1 || requestKey === undefined) return [];
+    return this.deps.requests.get(requestKey) ?? [];
   }
 
   /** The attempt's stream is over, however it ended. Safe to call more than once. */
@@ -138,6 +150,11 @@ export class AttemptProcessor {
       this.deps.logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
     }
   }
+}
+
+/** The request memory's key: fixed-size, whatever length of x-request-id a client sends. */
+function requestKeyOf(requestId: string): string {
+  return createHash('sha256').update(requestId).digest('base64url');
 }
 
 function mutationFor(decision: ResponseDecision): { header_mutation?: HeaderMutation } {

@@ -11,32 +11,30 @@ export interface EnvoyContext {
   readonly requestId: string | undefined;
   /** 1-based; undefined when Envoy sent neither the attribute nor x-envoy-attempt-count. */
   readonly attemptCount: number | undefined;
-  /** Accounts earlier attempts of this request used, from dynamic metadata. */
-  readonly triedFromMetadata: readonly string[];
+  /**
+   * Accounts earlier attempts of this request used, from dynamic metadata; undefined when
+   * Envoy forwarded no keyswitch metadata at all (a first attempt, or a build that does not).
+   */
+  readonly triedFromMetadata: readonly string[] | undefined;
 }
 
 export function readEnvoyContext(request: ProcessingRequest, headers: ReadonlyMap<string, string>): EnvoyContext {
   const attributes = request.attributes?.[ATTRIBUTES_KEY]?.fields ?? {};
-  const ours = request.metadata_context?.filter_metadata?.[METADATA_NAMESPACE]?.fields ?? {};
+  const ours = request.metadata_context?.filter_metadata?.[METADATA_NAMESPACE]?.fields;
   return {
     clusterName: stringOf(attributes['xds.cluster_name']),
     requestId: stringOf(attributes['request.id']) ?? headers.get('x-request-id'),
     attemptCount: countOf(attributes['upstream.request_attempt_count']) ?? countOf(headers.get('x-envoy-attempt-count')),
-    triedFromMetadata: (ours.tried?.listValue?.values ?? []).map(stringOf).filter((id): id is string => id !== undefined),
+    triedFromMetadata: ours && (ours.tried?.listValue?.values ?? []).map(stringOf).filter((id): id is string => id !== undefined),
   };
 }
 
 /** dynamic_metadata for the request_headers reply: the namespace is the top-level key. */
-export function triedMetadata(pool: string, tried: readonly string[]): StructOut {
+export function triedMetadata(tried: readonly string[]): StructOut {
   return {
     fields: {
       [METADATA_NAMESPACE]: {
-        structValue: {
-          fields: {
-            pool: { stringValue: pool },
-            tried: { listValue: { values: tried.map((id) => ({ stringValue: id })) } },
-          },
-        },
+        structValue: { fields: { tried: { listValue: { values: tried.map((id) => ({ stringValue: id })) } } } },
       },
     },
   };

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { bootstrapVariant, extProcOf } from '../support/envoy-emulator/bootstrap-variant';
 import { FakeClock } from '../support/fake-clock';
 import { type Gateway, startGateway } from '../support/gateway';
+import { eventually } from '../support/keyswitch';
 
 // Issue 3's acceptance, end to end over real sockets: client → Envoy emulator (envoy/envoy.yaml)
 // → keyswitch → scripted provider. Time is a fake clock inside keyswitch, so cooldowns are
@@ -274,5 +275,38 @@ test('a client reusing one x-request-id for separate requests does not make them
     for (let i = 0; i < 5; i += 1) assert.equal((await gateway.send(undefined, reused)).status, 200);
     assert.deepEqual(credentialsSince(gateway, 0), Array(5).fill('Bearer key-a'), 'each request starts from the best account');
     assert.ok(gateway.upstream.calls.every((call) => call.headers['x-request-id'] === 'client-chose-this-id'));
+  });
+});
+
+test('two concurrent requests sharing an x-request-id fail over independently', async () => {
+  // Envoy keeps a client's x-request-id, so ids can collide; the tried set travels in each
+  // request's own dynamic metadata, and the id-keyed memory is only a fallback for its absence.
+  const configYaml = `
+pools:
+  - name: openai
+    accounts:
+      - { id: a, secret: { env: KEY_A }, priority: 0, maxConcurrency: 1 }
+      - { id: b, secret: { env: KEY_B }, priority: 1 }
+`;
+  let bCalled!: () => void;
+  const bReached = new Promise<void>((resolve) => (bCalled = resolve));
+  await withGateway({ configYaml }, async (gateway) => {
+    gateway.upstream.setAnswer('key-a', async () => {
+      await bReached; // X's first attempt answers only after Y's has reached b
+      return { status: 429, headers: { 'retry-after': '30' } };
+    });
+    gateway.upstream.setAnswer('key-b', () => {
+      bCalled();
+      return { status: 200 };
+    });
+    const shared = { 'x-request-id': 'collides' };
+    const x = gateway.send(undefined, shared);
+    await eventually(() => gateway.upstream.calls.length === 1, 'X reached a');
+    const y = gateway.send(undefined, shared); // a is at maxConcurrency: Y goes to b
+    const [xResponse, yResponse] = await Promise.all([x, y]);
+    assert.equal(yResponse.status, 200);
+    assert.equal(xResponse.status, 200, 'X fails over to b instead of counting Y’s account as tried');
+    assert.equal(xResponse.headers['x-keyswitch-exhausted'], undefined);
+    assert.deepEqual(credentialsSince(gateway, 0), ['Bearer key-a', 'Bearer key-b', 'Bearer key-b']);
   });
 });
