@@ -164,9 +164,12 @@ function mutationFor(decision: ResponseDecision): { header_mutation?: HeaderMuta
     case 'retry':
       return { header_mutation: { set_headers: [overwriteHeader(FAILOVER_HEADER, 'retry')] } };
     case 'exhausted':
+      // SDKs read retry-after-ms before retry-after: the failed account's value must not win
+      // over the pool's. The marker goes too, so no retry can follow whatever the provider sent.
       return {
         header_mutation: {
           set_headers: [overwriteHeader('retry-after', String(decision.retryAfterSeconds)), overwriteHeader(EXHAUSTED_HEADER, 'true')],
+          remove_headers: ['retry-after-ms', 'x-ms-retry-after-ms', FAILOVER_HEADER],
         },
       };
   }

@@ -119,10 +119,12 @@ test('all three answer 429: the client gets 429 with the earliest reset and the 
   await withGateway({}, async (gateway) => {
     gateway.upstream.setAnswer('key-a', { status: 429, headers: { 'retry-after': '30' } });
     gateway.upstream.setAnswer('key-b', { status: 429, headers: { 'retry-after': '10' } });
-    gateway.upstream.setAnswer('key-c', { status: 429, headers: { 'retry-after': '20' } });
+    gateway.upstream.setAnswer('key-c', { status: 429, headers: { 'retry-after': '20', 'retry-after-ms': '20000', 'x-ms-retry-after-ms': '20000' } });
     const response = await gateway.send();
     assert.equal(response.status, 429);
     assert.equal(response.headers['retry-after'], '10', 'the earliest moment an account of the pool is usable');
+    assert.equal(response.headers['retry-after-ms'], undefined, 'SDKs would prefer the failed account’s own wait');
+    assert.equal(response.headers['x-ms-retry-after-ms'], undefined);
     assert.equal(response.headers['x-keyswitch-exhausted'], 'true');
     assert.equal(response.headers['x-keyswitch-failover'], undefined, 'the marker never reaches the client');
     assert.deepEqual(credentialsSince(gateway, 0), ['Bearer key-a', 'Bearer key-b', 'Bearer key-c']);
