@@ -21,7 +21,7 @@ export interface AppOptions {
 export interface App {
   /** The bound ext_proc address, with the real port when the setting asked for port 0. */
   readonly grpcAddress: string;
-  /** Stops taking streams, lets open ones finish for a short grace, then closes the rest. */
+  /** Stops taking streams, lets open ones finish within the shutdown grace, then closes the rest. */
   stop(): Promise<void>;
   /** Attempts whose ext_proc stream is open now. */
   activeAttempts(): number;
@@ -29,7 +29,6 @@ export interface App {
 
 /** Envoy retries a whole request within seconds; a request's tried accounts need not outlive that. */
 const REQUEST_MEMORY = { maxRequests: 100_000, requestTtlMs: 10 * 60_000 };
-const STOP_GRACE_MS = 10_000;
 
 /** Wiring only: config → schedulers → ext_proc server, health and reflection. */
 export async function startApp(options: AppOptions): Promise<App> {
@@ -71,7 +70,10 @@ export async function startApp(options: AppOptions): Promise<App> {
     (stopping ??= new Promise<void>((resolve) => {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(EXT_PROC_SERVICE, 'NOT_SERVING');
-      const force = setTimeout(() => server.forceShutdown(), STOP_GRACE_MS);
+      const force = setTimeout(() => {
+        logger.warn({ graceSeconds: settings.shutdownGraceMs / 1000 }, 'shutdown grace over: closing the streams still open');
+        server.forceShutdown();
+      }, settings.shutdownGraceMs);
       server.tryShutdown(() => {
         clearTimeout(force);
         logger.info('keyswitch stopped');

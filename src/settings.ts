@@ -16,6 +16,8 @@ export interface Settings {
   readonly grpcMaxReceiveBytes: number;
   /** Concurrent Process streams per HTTP/2 connection; Envoy opens more connections past it. */
   readonly grpcMaxStreams: number;
+  /** After SIGTERM, how long open attempts may finish before their streams are closed. */
+  readonly shutdownGraceMs: number;
 }
 
 export class SettingsError extends Error {}
@@ -30,10 +32,15 @@ interface SettingDoc {
 export const SETTINGS: readonly SettingDoc[] = [
   { name: 'KEYSWITCH_CONFIG', fallback: '(embedded demo pool)', meaning: 'pool/account YAML file; --config PATH overrides it' },
   { name: 'KEYSWITCH_GRPC_LISTEN', fallback: '127.0.0.1:50051', meaning: 'ext_proc gRPC address: host:port, [::1]:port or unix:/path' },
-  { name: 'KEYSWITCH_ADMIN_LISTEN', fallback: '127.0.0.1:9902', meaning: 'admin HTTP address (metrics, health)' },
+  { name: 'KEYSWITCH_ADMIN_LISTEN', fallback: '127.0.0.1:9902', meaning: 'admin HTTP address (validated; not served yet)' },
   { name: 'KEYSWITCH_LOG_LEVEL', fallback: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', fallback: '4194304', meaning: 'largest gRPC message accepted from Envoy' },
   { name: 'KEYSWITCH_GRPC_MAX_STREAMS', fallback: '10000', meaning: 'concurrent Process streams per HTTP/2 connection' },
+  {
+    name: 'KEYSWITCH_SHUTDOWN_GRACE_SECONDS',
+    fallback: '300',
+    meaning: 'after SIGTERM, how long open attempts (LLM calls awaiting response headers) may finish',
+  },
 ];
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -47,7 +54,11 @@ export function readSettings(env: Env, configFlag?: string): Settings {
     const doc = SETTINGS.find((s) => s.name === name);
     return doc ? doc.fallback : '';
   };
-  const configPath = configFlag ?? (env.KEYSWITCH_CONFIG?.trim() || undefined);
+  // Set but empty is a templating mistake, not a request for the demo pool.
+  if (configFlag === undefined && env.KEYSWITCH_CONFIG !== undefined && env.KEYSWITCH_CONFIG.trim() === '') {
+    throw new SettingsError('KEYSWITCH_CONFIG: set but empty; unset it to run the embedded demo pool');
+  }
+  const configPath = configFlag ?? env.KEYSWITCH_CONFIG?.trim();
   const logLevel = value('KEYSWITCH_LOG_LEVEL');
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new SettingsError(`KEYSWITCH_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -59,6 +70,7 @@ export function readSettings(env: Env, configFlag?: string): Settings {
     logLevel: logLevel as LogLevel,
     grpcMaxReceiveBytes: positiveInteger('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', value('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES')),
     grpcMaxStreams: positiveInteger('KEYSWITCH_GRPC_MAX_STREAMS', value('KEYSWITCH_GRPC_MAX_STREAMS')),
+    shutdownGraceMs: positiveInteger('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', value('KEYSWITCH_SHUTDOWN_GRACE_SECONDS')) * 1000,
   };
 }
 

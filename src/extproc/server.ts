@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Logger } from 'pino';
@@ -55,7 +56,7 @@ function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger): grp
 
 /**
  * Binds `host:port` or `unix:/path` and returns the bound address (the real port for :0).
- * A unix socket left behind by an earlier run is replaced, and the new one is made
+ * A unix socket left behind by a crashed run is replaced, and the new one is made
  * connectable by any user, because Envoy runs as another user in another container that only
  * shares the socket's folder.
  */
@@ -72,7 +73,18 @@ export async function bindServer(server: grpc.Server, listen: string): Promise<s
   return listen.replace(/:\d+$/, `:${port}`);
 }
 
+/** Unlinks a socket file nobody answers on; a live one belongs to another process and stays. */
 async function removeStaleSocket(path: string): Promise<void> {
   const stat = await fs.lstat(path).catch(() => undefined);
-  if (stat?.isSocket()) await fs.unlink(path);
+  if (!stat?.isSocket()) return;
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`another process is listening on ${path}`);
+  await fs.unlink(path);
 }

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { connect, openProcess, requestHeaders } from '../support/extproc-client';
-import { startKeyswitch } from '../support/keyswitch';
+import { connect, openProcess, requestHeaders, responseHeaders } from '../support/extproc-client';
+import { eventually, startKeyswitch } from '../support/keyswitch';
 
 function healthClient(address: string): grpc.Client & Record<string, any> {
   const definition = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String });
@@ -109,4 +109,50 @@ test('health turns NOT_SERVING when stopping, and reflection lists the ext_proc 
   health.close();
   await stopped;
   assert.deepEqual(seen, ['SERVING', 'NOT_SERVING']);
+});
+
+test('stopping lets an open attempt finish: an LLM call may wait minutes for its response headers', async () => {
+  const keyswitch = await startKeyswitch();
+  const client = connect(keyswitch.address);
+  const call = openProcess(client);
+  call.send(requestHeaders({}, { 'xds.cluster_name': 'llm_openai' }));
+  await call.reply(1);
+  let stopped = false;
+  const stopping = keyswitch.stop().then(() => (stopped = true));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(stopped, false, 'still waiting for the open attempt');
+  call.send(responseHeaders(200));
+  await call.reply(2);
+  call.call.end();
+  assert.equal((await call.ended).code, grpc.status.OK);
+  await stopping;
+  client.close();
+});
+
+test('after the shutdown grace, streams still open are closed and their attempts freed', async () => {
+  const keyswitch = await startKeyswitch({ settings: { shutdownGraceMs: 200 } });
+  const client = connect(keyswitch.address);
+  const call = openProcess(client);
+  call.send(requestHeaders({}, { 'xds.cluster_name': 'llm_openai' }));
+  await call.reply(1);
+  await keyswitch.stop();
+  assert.notEqual((await call.ended).code, grpc.status.OK);
+  await eventually(() => keyswitch.app.activeAttempts() === 0, 'attempt freed');
+  assert.ok(keyswitch.logs.some((line) => String(line.msg).startsWith('shutdown grace over')));
+  client.close();
+});
+
+test('a socket another keyswitch is still serving on is left alone', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'keyswitch-sock-'));
+  const socket = `unix:${path.join(dir, 'ext_proc.sock')}`;
+  const first = await startKeyswitch({ listen: socket });
+  try {
+    await assert.rejects(startKeyswitch({ listen: socket }), /another process is listening on/);
+    const health = healthClient(first.address);
+    assert.equal(await check(health, ''), 'SERVING', 'the first one still serves');
+    health.close();
+  } finally {
+    await first.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -8,6 +8,7 @@ test('defaults when nothing is set', () => {
   assert.equal(settings.grpcListen, '127.0.0.1:50051');
   assert.equal(settings.adminListen, '127.0.0.1:9902');
   assert.equal(settings.logLevel, 'info');
+  assert.equal(settings.shutdownGraceMs, 300_000);
 });
 
 test('unix addresses are accepted with one or three slashes; --config wins over the environment', () => {
@@ -25,6 +26,8 @@ test('every bad value is an error naming its variable', () => {
     ['KEYSWITCH_ADMIN_LISTEN', '127.0.0.1:70000'],
     ['KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', '1.5'],
     ['KEYSWITCH_GRPC_MAX_STREAMS', '-1'],
+    ['KEYSWITCH_SHUTDOWN_GRACE_SECONDS', '0'],
+    ['KEYSWITCH_CONFIG', '  '],
   ];
   for (const [name, value] of bad) {
     assert.throws(() => readSettings({ [name]: value }), (error: unknown) => error instanceof SettingsError && error.message.startsWith(name));
