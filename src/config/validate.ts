@@ -61,6 +61,7 @@ function checkAcrossPools(pools: readonly PoolDraft[], paths: readonly string[],
   const poolNames = new Map<string, string>();
   const accountIds = new Map<string, string>();
   const clusterOwners = new Map<string, string>();
+  const quotaGroupOwners = new Map<string, string>();
   pools.forEach((pool, p) => {
     const path = paths[p] ?? '';
     if (pool.name !== undefined) {
@@ -70,6 +71,7 @@ function checkAcrossPools(pools: readonly PoolDraft[], paths: readonly string[],
     }
     // Account ids are metric labels and store keys across the whole config, not per pool.
     for (const account of pool.accounts) {
+      checkQuotaGroup(account, pool.name ?? path, quotaGroupOwners, problems);
       if (account.id === undefined) continue;
       const idPath = `${account.path}.id`;
       const first = accountIds.get(account.id);
@@ -87,4 +89,25 @@ function checkAcrossPools(pools: readonly PoolDraft[], paths: readonly string[],
       else clusterOwners.set(cluster, clusterPath);
     });
   });
+}
+
+/**
+ * Cooldowns live in each pool's scheduler, so a quota group shared by two pools would not cool
+ * together; accounts of one provider quota belong in one pool (which may match several clusters).
+ */
+function checkQuotaGroup(
+  account: PoolDraft['accounts'][number],
+  pool: string,
+  owners: Map<string, string>,
+  problems: Problems,
+): void {
+  if (account.spec.quotaGroup === undefined) return;
+  const owner = owners.get(account.spec.quotaGroup);
+  if (owner === undefined) owners.set(account.spec.quotaGroup, pool);
+  else if (owner !== pool) {
+    problems.add(
+      `${account.path}.quotaGroup`,
+      `quota group ${describe(account.spec.quotaGroup)} is already used by pool ${describe(owner)}; a quota group belongs to one pool`,
+    );
+  }
 }

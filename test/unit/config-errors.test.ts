@@ -29,6 +29,7 @@ const ONE_PROBLEM: ReadonlyArray<readonly [string, string, string]> = [
   ['duplicate-pool-name', 'pools[1].name', 'duplicate pool name "openai" (first at pools[0].name)'],
   ['missing-match-two-pools', 'pools[1].match', 'is required when there is more than one pool'],
   ['cluster-in-two-pools', 'pools[1].match.clusters[1]', 'cluster "llm_openai" already belongs to another pool'],
+  ['quota-group-in-two-pools', 'pools[1].accounts[0].quotaGroup', 'quota group "org-a" is already used by pool "openai"'],
   ['status-out-of-range', 'pools[0].failover.statuses[1]', 'must be an integer in 400..599, got 600'],
   ['weight-zero', 'pools[0].accounts[1].weight', 'must be a number > 0, got 0'],
   ['missing-secret-file', 'pools[0].accounts[0].secret.file', 'account oa-1: cannot read secret file /nonexistent/keyswitch-test/oa-1 (ENOENT)'],
