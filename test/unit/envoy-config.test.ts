@@ -14,6 +14,7 @@ const OFFICIAL_FILES = [
   'envoy/config/bootstrap/v3/bootstrap.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/header_mutation/v3/header_mutation.proto',
   'envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto',
   'envoy/extensions/filters/http/upstream_codec/v3/upstream_codec.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
@@ -211,6 +212,20 @@ describe('envoy/envoy.yaml has the settings keyswitch depends on', () => {
       assert.equal(route.route.timeout, '0s');
     });
   }
+
+  it('clients cannot steer retries: x-envoy retry headers are removed before the router', () => {
+    // The router honours x-envoy-retry-on / x-envoy-max-retries on requests Envoy deems internal
+    // (header_sanitizing.rst; router.rst "HTTP headers (consumed)"), and x-forwarded-for decides that.
+    const filters = listener().filter_chains.flatMap((fc) => fc.filters).flatMap((f) => (f.typed_config as any).http_filters ?? []);
+    const names = filters.map((f: { name: string }) => f.name);
+    assert.equal(names.at(-1), 'envoy.filters.http.router');
+    const mutation = filters.find((f: { name: string }) => f.name === 'envoy.filters.http.header_mutation');
+    assert.ok(mutation, 'a header_mutation filter runs before the router');
+    const removed = (mutation.typed_config.mutations.request_mutations as { remove?: string }[]).map((m) => m.remove);
+    for (const header of ['x-envoy-retry-on', 'x-envoy-retry-grpc-on', 'x-envoy-max-retries', 'x-envoy-retriable-status-codes', 'x-envoy-retriable-header-names']) {
+      assert.ok(removed.includes(header), header);
+    }
+  });
 
   it('virtual host sends x-envoy-attempt-count', () => {
     // router.cc Filter::decodeHeaders / doRetry set it on every attempt.
