@@ -50,8 +50,4 @@ export class ExpiringMap<K, V> {
       this.entries.delete(oldest);
     }
   }
-
-  delete(key: K): void {
-    this.entries.delete(key);
-  }
 }

@@ -10,15 +10,13 @@ export interface SessionBindings {
   get(pool: string, sessionKey: string): string | undefined;
   /** Creates or refreshes a binding; it lapses `ttlMs` after this call. */
   set(pool: string, sessionKey: string, accountId: string, ttlMs: number): void;
-  delete(pool: string, sessionKey: string): void;
 }
 
 /**
- * Accounts a request already tried, keyed by x-request-id: the local fallback for when the
- * tried list does not come back through Envoy's dynamic metadata. Bounded in size and age.
+ * Accounts a request already tried, keyed by a hash of its x-request-id: the local fallback for
+ * when the tried list does not come back through Envoy's dynamic metadata. Bounded in size and age.
  */
 export interface RequestAttempts {
   get(requestId: string): readonly string[] | undefined;
   set(requestId: string, tried: readonly string[]): void;
-  delete(requestId: string): void;
 }

@@ -1,7 +1,7 @@
 /**
  * The pool scheduler: picks an account for every upstream attempt, turns each attempt's
  * response into a cooldown and a retry / exhausted / pass decision, and keeps sticky sessions.
- * One instance per pool, rebuilt when the config changes. Pure: time, randomness and session
+ * One instance per pool. Pure: time, randomness and session
  * storage are injected; there is no timer (cooldowns end lazily when time is next read).
  */
 import type { Clock, Random } from './clock';
@@ -147,7 +147,7 @@ export class PoolScheduler {
 
   private applyCooldown(accountId: string, end: CooldownEnd, now: number): Cooldown {
     const account = this.state.indexOf(accountId);
-    // An id this pool does not know (a config reload raced the attempt) has nothing to cool.
+    // An id this pool does not know has nothing to cool; callers only pass ids the pool picked.
     if (account === undefined) return { subject: accountId, accounts: [], until: end.until, cause: end.cause };
     const subjectIndex = this.state.subjectIndexOf(account);
     this.state.cool(subjectIndex, end.until, end.cause, now);

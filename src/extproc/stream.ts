@@ -53,10 +53,12 @@ export function handleProcessStream(call: ProcessStream, processor: AttemptProce
         return processor.respond(attempt, message.response_headers?.headers);
       }
       case 'request_body':
+        if (!attempt) throw protocolViolation('request_body arrived before request_headers (keyswitch needs request_header_mode SEND)');
         return { request_body: { response: {} } };
       case 'response_body':
         return { response_body: { response: {} } };
       case 'request_trailers':
+        if (!attempt) throw protocolViolation('request_trailers arrived before request_headers (keyswitch needs request_header_mode SEND)');
         return { request_trailers: {} };
       case 'response_trailers':
         return { response_trailers: {} };

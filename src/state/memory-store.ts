@@ -44,7 +44,6 @@ function memorySessions(options: MemoryStateOptions): SessionBindings {
   return {
     get: (pool, sessionKey) => pools.get(pool)?.get(sessionKey),
     set: (pool, sessionKey, accountId, ttlMs) => poolMap(pool).set(sessionKey, accountId, ttlMs),
-    delete: (pool, sessionKey) => pools.get(pool)?.delete(sessionKey),
   };
 }
 
@@ -58,6 +57,5 @@ function memoryRequests(options: MemoryStateOptions): RequestAttempts {
     get: (requestId) => requests.get(requestId),
     // A frozen copy: the caller may keep mutating its own array.
     set: (requestId, tried) => requests.set(requestId, Object.freeze([...tried])),
-    delete: (requestId) => requests.delete(requestId),
   };
 }

@@ -95,6 +95,7 @@ describe('ext_proc protocol over a real socket', () => {
       ['a second request_headers', [requestHeaders({}, { 'xds.cluster_name': 'c' }), requestHeaders({}, { 'xds.cluster_name': 'c' })]],
       ['a second response_headers', [requestHeaders({}, { 'xds.cluster_name': 'c' }), responseHeaders(200), responseHeaders(200)]],
       ['a message with no request', [{}]],
+      ['a request body before request headers', [{ request_body: { body: Buffer.from('{}'), end_of_stream: true } }]],
     ];
     for (const [name, messages] of violations) {
       test(name, async () => {
