@@ -5,11 +5,11 @@
  * request tried and its final status, then a summary. Exits 1 if a client saw a 429.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEnvoyEmulator } from '../support/envoy-emulator';
 import { projectBootstrapPath } from '../support/envoy-emulator/bootstrap-variant';
+import { httpRequest } from '../support/http-client';
 import { startScriptedUpstream } from '../support/scripted-upstream';
 
 const MAIN = path.resolve(__dirname, '../../src/main.js');
@@ -38,7 +38,9 @@ async function main(): Promise<number> {
       const batch = await Promise.all(
         Array.from({ length: PER_WAVE }, (_, i) => {
           const id = `demo-${String(wave * PER_WAVE + i + 1).padStart(2, '0')}`;
-          return post(`${envoy.url}/v1/chat/completions`, id).then((status) => ({ id, status }));
+          const body = JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hello' }] });
+          const headers = { 'content-type': 'application/json', 'x-request-id': id };
+          return httpRequest(`${envoy.url}/v1/chat/completions`, { method: 'POST', headers, body }).then(({ status }) => ({ id, status }));
         }),
       );
       for (const { id, status } of batch) {
@@ -107,17 +109,6 @@ function stopProcess(child: ChildProcess): Promise<void> {
     child.removeAllListeners('exit');
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
-  });
-}
-
-function post(url: string, requestId: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hello' }] }));
   });
 }
 

@@ -1,8 +1,8 @@
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Clock, Random } from '../../src/core/clock';
 import { type EnvoyEmulator, startEnvoyEmulator } from './envoy-emulator';
+import { type ClientResponse, httpRequest } from './http-client';
 import { projectBootstrapPath } from './envoy-emulator/bootstrap-variant';
 import { type RunningKeyswitch, startKeyswitch } from './keyswitch';
 import { type ScriptedUpstream, type ScriptedUpstreamOptions, startScriptedUpstream } from './scripted-upstream';
@@ -15,12 +15,6 @@ export interface GatewayOptions {
   readonly random?: Random;
   /** A variant of envoy/envoy.yaml (bootstrapVariant); the real file when absent. */
   readonly bootstrapYaml?: string;
-}
-
-export interface ClientResponse {
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly body: string;
 }
 
 /**
@@ -56,24 +50,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     envoy,
     upstream,
     send: (requestPath = '/v1/chat/completions', headers = {}, body = '{"model":"m","messages":[]}') =>
-      request(envoy.url + requestPath, headers, body),
+      httpRequest(envoy.url + requestPath, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }),
     stop: async () => {
       await envoy.stop();
       await upstream.stop();
       await keyswitch.stop();
     },
   };
-}
-
-function request(url: string, headers: Record<string, string>, body: string): Promise<ClientResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
