@@ -17,6 +17,6 @@ export interface SessionBindings {
  * when the tried list does not come back through Envoy's dynamic metadata. Bounded in size and age.
  */
 export interface RequestAttempts {
-  get(requestId: string): readonly string[] | undefined;
-  set(requestId: string, tried: readonly string[]): void;
+  get(requestKey: string): readonly string[] | undefined;
+  set(requestKey: string, tried: readonly string[]): void;
 }

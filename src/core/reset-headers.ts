@@ -95,9 +95,9 @@ const LIMIT_SOURCES: readonly ResetSource[] = [
  * value is ignored, not fatal.
  */
 export function resetAtFromHeaders(header: HeaderLookup, now: number, maxMs: number): number | undefined {
-  const notKnownAllowed = LIMIT_SOURCES.filter((source) => source.evidence(header) !== 'not-exhausted');
+  const limits = classifyLimits(header);
   const reset =
-    exhaustedLimitsReset(header, now) ?? latestOf(RETRY_AFTER_SOURCES, header, now) ?? latestOf(notKnownAllowed, header, now);
+    latestOf(limits.exhausted, header, now) ?? latestOf(RETRY_AFTER_SOURCES, header, now) ?? latestOf(limits.unknown, header, now);
   return clamp(reset, now, maxMs);
 }
 
@@ -108,11 +108,23 @@ export function resetAtFromHeaders(header: HeaderLookup, now: number, maxMs: num
  * now + maxMs, or undefined.
  */
 export function headroomResetAt(header: HeaderLookup, now: number, maxMs: number): number | undefined {
-  return clamp(exhaustedLimitsReset(header, now), now, maxMs);
+  return clamp(latestOf(classifyLimits(header).exhausted, header, now), now, maxMs);
 }
 
-function exhaustedLimitsReset(header: HeaderLookup, now: number): number | undefined {
-  return latestOf(LIMIT_SOURCES.filter((source) => source.evidence(header) === 'exhausted'), header, now);
+/**
+ * The limit sources by what this response says of them, each judged once. Sources marked
+ * 'not-exhausted' are dropped: their reset says nothing about why this response was limited.
+ * (Tier 3 needs only the unknown ones: had an exhausted source a usable reset, tier 1 answered.)
+ */
+function classifyLimits(header: HeaderLookup): { exhausted: ResetSource[]; unknown: ResetSource[] } {
+  const exhausted: ResetSource[] = [];
+  const unknown: ResetSource[] = [];
+  for (const source of LIMIT_SOURCES) {
+    const evidence = source.evidence(header);
+    if (evidence === 'exhausted') exhausted.push(source);
+    else if (evidence === 'unknown') unknown.push(source);
+  }
+  return { exhausted, unknown };
 }
 
 function latestOf(sources: readonly { name: string; parse: ResetParser }[], header: HeaderLookup, now: number): number | undefined {

@@ -37,28 +37,34 @@ export function handleProcessStream(call: ProcessStream, processor: AttemptProce
     }
   };
 
+  /** The attempt this stream began; a message that needs one before request_headers is a violation. */
+  const requireAttempt = (kind: string): Attempt => {
+    if (attempt) return attempt;
+    throw protocolViolation(`${kind} arrived before request_headers (keyswitch needs request_header_mode SEND)`);
+  };
+
   const reply = (message: ProcessingRequest): ProcessingResponse | undefined => {
     if (message.observability_mode) return undefined;
     switch (message.request) {
       case 'request_headers': {
         if (attempt) throw protocolViolation('request_headers arrived twice on one stream');
-        const begun = processor.begin(message, message.request_headers?.headers);
-        attempt = begun.attempt;
-        return begun.response;
+        const started = processor.begin(message, message.request_headers?.headers);
+        attempt = started.attempt;
+        return started.response;
       }
       case 'response_headers': {
-        if (!attempt) throw protocolViolation('response_headers arrived before request_headers');
+        const current = requireAttempt('response_headers');
         if (sawResponseHeaders) throw protocolViolation('response_headers arrived twice on one stream');
         sawResponseHeaders = true;
-        return processor.respond(attempt, message.response_headers?.headers);
+        return processor.respond(current, message.response_headers?.headers);
       }
       case 'request_body':
-        if (!attempt) throw protocolViolation('request_body arrived before request_headers (keyswitch needs request_header_mode SEND)');
+        requireAttempt('request_body');
         return { request_body: { response: {} } };
       case 'response_body':
         return { response_body: { response: {} } };
       case 'request_trailers':
-        if (!attempt) throw protocolViolation('request_trailers arrived before request_headers (keyswitch needs request_header_mode SEND)');
+        requireAttempt('request_trailers');
         return { request_trailers: {} };
       case 'response_trailers':
         return { response_trailers: {} };
