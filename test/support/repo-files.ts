@@ -25,3 +25,8 @@ export function repoRoot(): string {
 export function repoPath(...parts: string[]): string {
   return path.join(repoRoot(), ...parts);
 }
+
+/** A repository file's text. */
+export function readRepoFile(...parts: string[]): string {
+  return fs.readFileSync(repoPath(...parts), 'utf8');
+}
