@@ -52,7 +52,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
-  const grpcAddress = await bindServer(server, settings.grpcListen);
+  const grpcAddress = await bindServer(server, settings.grpcListen, 'KEYSWITCH_GRPC_LISTEN');
   health.setStatus('', 'SERVING');
   health.setStatus(EXT_PROC_SERVICE, 'SERVING');
   logger.info(

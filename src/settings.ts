@@ -1,6 +1,7 @@
 /**
- * Process settings: the only module that reads process.env. Validated once at start; a bad
- * setting is a SettingsError naming the variable, and main exits with status 2.
+ * Process settings: the only module that reads process.env. Validated once at start. Every bad
+ * or unknown setting is reported at once in one SettingsError, each problem naming its
+ * variable; main prints them and exits with status 2.
  */
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -16,11 +17,15 @@ export interface Settings {
   readonly grpcMaxReceiveBytes: number;
   /** Concurrent Process streams per HTTP/2 connection; Envoy opens more connections past it. */
   readonly grpcMaxStreams: number;
-  /** After SIGTERM, how long open attempts may finish before their streams are closed. */
+  /** After SIGTERM, how long open attempts may finish before their streams are closed; 0 closes at once. */
   readonly shutdownGraceMs: number;
 }
 
-export class SettingsError extends Error {}
+export class SettingsError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+  }
+}
 
 interface SettingDoc {
   readonly name: string;
@@ -33,67 +38,113 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: 'KEYSWITCH_CONFIG', fallback: '(embedded demo pool)', meaning: 'pool/account YAML file; --config PATH overrides it' },
   { name: 'KEYSWITCH_GRPC_LISTEN', fallback: '127.0.0.1:50051', meaning: 'ext_proc gRPC address: host:port, [::1]:port or unix:/path' },
   { name: 'KEYSWITCH_ADMIN_LISTEN', fallback: '127.0.0.1:9902', meaning: 'admin HTTP address (validated; not served yet)' },
-  { name: 'KEYSWITCH_LOG_LEVEL', fallback: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
+  { name: 'KEYSWITCH_LOG_LEVEL', fallback: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent (any case)' },
   { name: 'KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', fallback: '4194304', meaning: 'largest gRPC message accepted from Envoy' },
   { name: 'KEYSWITCH_GRPC_MAX_STREAMS', fallback: '10000', meaning: 'concurrent Process streams per HTTP/2 connection' },
   {
     name: 'KEYSWITCH_SHUTDOWN_GRACE_SECONDS',
     fallback: '300',
-    meaning: 'after SIGTERM, how long open attempts (LLM calls awaiting response headers) may finish',
+    meaning: 'after SIGTERM, how long open attempts (LLM calls awaiting response headers) may finish; 0 closes them at once',
   },
 ];
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const PREFIX = 'KEYSWITCH_';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function readSettings(env: Env, configFlag?: string): Settings {
-  const value = (name: string): string => {
+  const problems: string[] = [];
+  /** Runs one check; a failed check records its problem and yields the fallback. */
+  const check = <T>(name: string, parse: (text: string) => T): T => {
     const raw = env[name];
-    if (raw !== undefined && raw.trim() !== '') return raw.trim();
-    const doc = SETTINGS.find((s) => s.name === name);
-    return doc ? doc.fallback : '';
+    const text = raw !== undefined && raw.trim() !== '' ? raw.trim() : SETTINGS.find((s) => s.name === name)!.fallback;
+    try {
+      return parse(text);
+    } catch (error) {
+      if (!(error instanceof Problem)) throw error;
+      problems.push(`${name}: ${error.message}`);
+      return parse(SETTINGS.find((s) => s.name === name)!.fallback);
+    }
   };
+
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(PREFIX) || SETTINGS.some((s) => s.name === name)) continue;
+    const near = closest(name, SETTINGS.map((s) => s.name));
+    problems.push(`${name}: not a keyswitch setting${near ? `; did you mean ${near}?` : ''}`);
+  }
   // Set but empty is a templating mistake, not a request for the demo pool.
   if (configFlag === undefined && env.KEYSWITCH_CONFIG !== undefined && env.KEYSWITCH_CONFIG.trim() === '') {
-    throw new SettingsError('KEYSWITCH_CONFIG: set but empty; unset it to run the embedded demo pool');
+    problems.push('KEYSWITCH_CONFIG: set but empty; unset it to run the embedded demo pool');
   }
-  const configPath = configFlag ?? env.KEYSWITCH_CONFIG?.trim();
-  const logLevel = value('KEYSWITCH_LOG_LEVEL');
-  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
-    throw new SettingsError(`KEYSWITCH_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  }
-  return {
-    configPath,
-    grpcListen: listenAddress('KEYSWITCH_GRPC_LISTEN', value('KEYSWITCH_GRPC_LISTEN')),
-    adminListen: listenAddress('KEYSWITCH_ADMIN_LISTEN', value('KEYSWITCH_ADMIN_LISTEN')),
-    logLevel: logLevel as LogLevel,
-    grpcMaxReceiveBytes: positiveInteger('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', value('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES')),
-    grpcMaxStreams: positiveInteger('KEYSWITCH_GRPC_MAX_STREAMS', value('KEYSWITCH_GRPC_MAX_STREAMS')),
-    shutdownGraceMs: positiveInteger('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', value('KEYSWITCH_SHUTDOWN_GRACE_SECONDS')) * 1000,
+  const settings: Settings = {
+    configPath: configFlag ?? (env.KEYSWITCH_CONFIG?.trim() || undefined),
+    grpcListen: check('KEYSWITCH_GRPC_LISTEN', listenAddress),
+    adminListen: check('KEYSWITCH_ADMIN_LISTEN', listenAddress),
+    logLevel: check('KEYSWITCH_LOG_LEVEL', logLevel),
+    grpcMaxReceiveBytes: check('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', (text) => integer(text, 1)),
+    grpcMaxStreams: check('KEYSWITCH_GRPC_MAX_STREAMS', (text) => integer(text, 1)),
+    shutdownGraceMs: check('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', (text) => integer(text, 0) * 1000),
   };
+  if (problems.length > 0) throw new SettingsError(problems);
+  return settings;
 }
 
-function positiveInteger(name: string, text: string): number {
+/** A value that does not parse; readSettings adds the variable's name. */
+class Problem extends Error {}
+
+function logLevel(text: string): LogLevel {
+  const level = text.toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new Problem(`expected one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
+  return level;
+}
+
+function integer(text: string, min: number): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
-    throw new SettingsError(`${name}: expected a positive integer, got "${text}"`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+    throw new Problem(`expected ${min === 0 ? 'a whole number of 0 or more' : 'a positive integer'}, got "${text}"`);
   }
   return n;
 }
 
-function listenAddress(name: string, text: string): string {
+function listenAddress(text: string): string {
   if (text.startsWith('unix:')) {
     const path = text.slice('unix:'.length).replace(/^\/\/(?=\/)/, '');
-    if (!path.startsWith('/')) throw new SettingsError(`${name}: a unix socket needs an absolute path, got "${text}"`);
+    if (!path.startsWith('/')) throw new Problem(`a unix socket needs an absolute path, got "${text}"`);
     return `unix:${path}`;
   }
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
-  if (!match || Number(match[2]) > 65535) {
-    throw new SettingsError(`${name}: expected host:port, [v6]:port or unix:/path, got "${text}"`);
-  }
+  if (!match || Number(match[2]) > 65535) throw new Problem(`expected host:port, [v6]:port or unix:/path, got "${text}"`);
   return text;
 }
+
+/** The known name nearest to a misspelt one, if it is near enough to be the likely intent. */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+export const USAGE = 'Usage: keyswitch [--config PATH] [--help] [--version]';
 
 export function helpText(): string {
   const rows = SETTINGS.map((s) => `  ${s.name.padEnd(34)} ${s.meaning}\n  ${''.padEnd(34)} default: ${s.fallback}`);
@@ -101,11 +152,12 @@ export function helpText(): string {
     'keyswitch: Envoy ext_proc sidecar that picks an LLM account per upstream attempt',
     'and fails over on 429/529 (Envoy >= 1.37, upstream ext_proc filter).',
     '',
-    'Usage: keyswitch [--config PATH] [--help]',
+    USAGE,
     '',
     'Settings (environment):',
     ...rows,
     '',
-    'Exit status: 0 after a clean stop, 2 for a bad setting or config, 1 for anything else.',
+    'Exit status: 0 after a clean stop, 2 for a bad argument, setting or config or an address',
+    'that cannot be bound, 1 for anything else.',
   ].join('\n');
 }

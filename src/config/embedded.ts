@@ -21,18 +21,18 @@ pools:
     sticky: { headers: [session_id, x-session-id] }
     accounts:
       - id: demo-a
-        secret: { env: KEYSWITCH_DEMO_KEY_A }
+        secret: { env: DEMO_KEY_A }
       - id: demo-b
-        secret: { env: KEYSWITCH_DEMO_KEY_B }
+        secret: { env: DEMO_KEY_B }
       - id: demo-c
-        secret: { env: KEYSWITCH_DEMO_KEY_C }
+        secret: { env: DEMO_KEY_C }
 `;
 
 /** Placeholder keys used when the variable is unset or empty. */
 const PLACEHOLDERS: Readonly<Record<string, string>> = {
-  KEYSWITCH_DEMO_KEY_A: 'demo-key-a',
-  KEYSWITCH_DEMO_KEY_B: 'demo-key-b',
-  KEYSWITCH_DEMO_KEY_C: 'demo-key-c',
+  DEMO_KEY_A: 'demo-key-a',
+  DEMO_KEY_B: 'demo-key-b',
+  DEMO_KEY_C: 'demo-key-c',
 };
 
 export function embeddedConfig(env: Env): CompiledConfig {

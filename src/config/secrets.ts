@@ -69,6 +69,11 @@ function fromEnv(name: unknown, path: string, prefix: string, env: Env, problems
     problems.add(path, `must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*), got ${kindOf(name)}`);
     return undefined;
   }
+  // keyswitch reads KEYSWITCH_* as its settings and refuses names it does not know.
+  if (name.startsWith('KEYSWITCH_')) {
+    problems.add(path, `${name}: the KEYSWITCH_ prefix is reserved for keyswitch's settings; name the variable otherwise`);
+    return undefined;
+  }
   const content = env[name];
   if (content === undefined) {
     problems.add(path, `${prefix}environment variable ${name} is not set`);

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Logger } from 'pino';
+import { ListenError, describe, prepareListen } from '../listen';
 import type { AttemptProcessor } from './attempt';
 import { type ExtProcPackage } from './protos';
 import { handleProcessStream } from './stream';
@@ -56,35 +56,29 @@ function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger): grp
 
 /**
  * Binds `host:port` or `unix:/path` and returns the bound address (the real port for :0).
- * A unix socket left behind by a crashed run is replaced, and the new one is made
- * connectable by any user, because Envoy runs as another user in another container that only
- * shares the socket's folder.
+ * The new unix socket is made connectable by any user, because Envoy runs as another user in
+ * another container that only shares the socket's folder.
  */
-export async function bindServer(server: grpc.Server, listen: string): Promise<string> {
-  const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length) : undefined;
-  if (socketPath) await removeStaleSocket(socketPath);
+export async function bindServer(server: grpc.Server, listen: string, setting: string): Promise<string> {
+  await prepareListen(setting, listen);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(new ListenError(setting, listen, bindCause(error.message))) : resolve(bound),
+    );
   });
-  if (socketPath) {
-    await fs.chmod(socketPath, 0o666);
+  if (listen.startsWith('unix:')) {
+    await fs.chmod(listen.slice('unix:'.length), 0o666).catch((error: NodeJS.ErrnoException) => {
+      // Bound but unusable by Envoy: close it rather than serve nobody.
+      server.forceShutdown();
+      throw new ListenError(setting, listen, `cannot make the socket connectable: ${describe(error)}`);
+    });
     return listen;
   }
   return listen.replace(/:\d+$/, `:${port}`);
 }
 
-/** Unlinks a socket file nobody answers on; a live one belongs to another process and stays. */
-async function removeStaleSocket(path: string): Promise<void> {
-  const stat = await fs.lstat(path).catch(() => undefined);
-  if (!stat?.isSocket()) return;
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`another process is listening on ${path}`);
-  await fs.unlink(path);
+/** grpc-js wraps the system error: "No address added ... errors: [listen EADDRINUSE: ...]". */
+function bindCause(message: string): string {
+  const match = /\[listen (E[A-Z]+): ([^\]]*?)(?: \S+)?\]/.exec(message);
+  return match ? `${match[2]} (${match[1]})` : message;
 }

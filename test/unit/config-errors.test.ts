@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfigFile, parseConfig } from '../../src/config';
 
 const FIXTURES = resolve(__dirname, '../../../test/fixtures/config');
-const ENV = { OA_1: 'key-oa-1', OA_2: 'key-oa-2', AN_1: 'key-an-1', KEYSWITCH_TEST_EMPTY: '' };
+const ENV = { OA_1: 'key-oa-1', OA_2: 'key-oa-2', AN_1: 'key-an-1', TEST_EMPTY_KEY: '' };
 
 function problemsOf(run: () => unknown): readonly string[] {
   try {
@@ -33,7 +33,8 @@ const ONE_PROBLEM: ReadonlyArray<readonly [string, string, string]> = [
   ['status-out-of-range', 'pools[0].failover.statuses[1]', 'must be an integer in 400..599, got 600'],
   ['weight-zero', 'pools[0].accounts[1].weight', 'must be a number > 0, got 0'],
   ['missing-secret-file', 'pools[0].accounts[0].secret.file', 'account oa-1: cannot read secret file /nonexistent/keyswitch-test/oa-1 (ENOENT)'],
-  ['empty-secret-env', 'pools[0].accounts[0].secret.env', 'account oa-1: environment variable KEYSWITCH_TEST_EMPTY is empty'],
+  ['empty-secret-env', 'pools[0].accounts[0].secret.env', 'account oa-1: environment variable TEST_EMPTY_KEY is empty'],
+  ['secret-env-reserved-prefix', 'pools[0].accounts[0].secret.env', 'KEYSWITCH_OA_1: the KEYSWITCH_ prefix is reserved'],
   ['secret-file-and-env', 'pools[0].accounts[0].secret', 'must set exactly one of file or env'],
   ['bad-header-name', 'pools[0].credential.header', 'must be an HTTP header name (token characters only), got "x api key"'],
   ['cooldown-default-over-max', 'pools[0].cooldown.default', 'must not be longer than max "1h", got "2h"'],

@@ -143,8 +143,8 @@ describe('config: embedded demo config', () => {
     assert.equal(poolForCluster(config, 'llm_openai'), pool);
   });
 
-  it('takes keys from KEYSWITCH_DEMO_KEY_* when set', () => {
-    const config = embeddedConfig({ KEYSWITCH_DEMO_KEY_B: 'real-b', KEYSWITCH_DEMO_KEY_C: '' });
+  it('takes keys from DEMO_KEY_* when set', () => {
+    const config = embeddedConfig({ DEMO_KEY_B: 'real-b', DEMO_KEY_C: '' });
     const secrets = config.pools[0]?.secrets;
     assert.equal(secrets?.get('demo-a')?.reveal(), 'demo-key-a');
     assert.equal(secrets?.get('demo-b')?.reveal(), 'real-b');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SettingsError, readSettings } from '../../src/settings';
+import { SettingsError, closest, readSettings } from '../../src/settings';
 
 test('defaults when nothing is set', () => {
   const settings = readSettings({});
@@ -18,6 +18,12 @@ test('unix addresses are accepted with one or three slashes; --config wins over 
   assert.equal(readSettings({ KEYSWITCH_CONFIG: '/a.yaml' }, '/b.yaml').configPath, '/b.yaml');
 });
 
+test('names are case-insensitive; a grace of 0 means close at once', () => {
+  assert.equal(readSettings({ KEYSWITCH_LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
+  assert.equal(readSettings({ KEYSWITCH_LOG_LEVEL: 'Warn' }).logLevel, 'warn');
+  assert.equal(readSettings({ KEYSWITCH_SHUTDOWN_GRACE_SECONDS: '0' }).shutdownGraceMs, 0);
+});
+
 test('every bad value is an error naming its variable', () => {
   const bad: Array<[string, string]> = [
     ['KEYSWITCH_LOG_LEVEL', 'verbose'],
@@ -26,10 +32,38 @@ test('every bad value is an error naming its variable', () => {
     ['KEYSWITCH_ADMIN_LISTEN', '127.0.0.1:70000'],
     ['KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', '1.5'],
     ['KEYSWITCH_GRPC_MAX_STREAMS', '-1'],
-    ['KEYSWITCH_SHUTDOWN_GRACE_SECONDS', '0'],
+    ['KEYSWITCH_GRPC_MAX_STREAMS', '0'],
+    ['KEYSWITCH_SHUTDOWN_GRACE_SECONDS', '-1'],
     ['KEYSWITCH_CONFIG', '  '],
   ];
   for (const [name, value] of bad) {
-    assert.throws(() => readSettings({ [name]: value }), (error: unknown) => error instanceof SettingsError && error.message.startsWith(name));
+    assert.throws(
+      () => readSettings({ [name]: value }),
+      (error: unknown) => error instanceof SettingsError && error.problems.length === 1 && error.message.startsWith(`${name}:`),
+      `${name}=${value}`,
+    );
   }
+});
+
+test('all problems are reported at once, unknown KEYSWITCH_ variables with the closest known name', () => {
+  const env = { KEYSWITCH_LOG_LEVEL: 'loud', KEYSWITCH_GRPC_LISTN: '127.0.0.1:1', KEYSWITCH_GRPC_MAX_STREAMS: 'x', KEYSWITCH_SOMETHING_ELSE_ENTIRELY: '1' };
+  assert.throws(
+    () => readSettings(env),
+    (error: unknown) => {
+      assert.ok(error instanceof SettingsError);
+      assert.equal(error.problems.length, 4, error.message);
+      assert.match(error.message, /^KEYSWITCH_GRPC_LISTN: not a keyswitch setting; did you mean KEYSWITCH_GRPC_LISTEN\?$/m);
+      assert.match(error.message, /^KEYSWITCH_SOMETHING_ELSE_ENTIRELY: not a keyswitch setting$/m);
+      assert.match(error.message, /^KEYSWITCH_LOG_LEVEL: /m);
+      assert.match(error.message, /^KEYSWITCH_GRPC_MAX_STREAMS: /m);
+      return true;
+    },
+  );
+  // Variables of other programs are not ours to judge.
+  assert.doesNotThrow(() => readSettings({ KEYSWITCHER: 'x', HOME: '/root' }));
+});
+
+test('closest suggests only near names', () => {
+  assert.equal(closest('KEYSWITCH_CONFG', ['KEYSWITCH_CONFIG', 'KEYSWITCH_LOG_LEVEL']), 'KEYSWITCH_CONFIG');
+  assert.equal(closest('KEYSWITCH_XYZ', ['KEYSWITCH_CONFIG', 'KEYSWITCH_LOG_LEVEL']), undefined);
 });
