@@ -1,5 +1,5 @@
 /**
- * How long an account cools after one response (research §3.6, §6). Pure: the caller applies
+ * How long an account cools after one response. Pure: the caller applies
  * the result to the pool state, extend-only.
  */
 import type { Random } from './clock';

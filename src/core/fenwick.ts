@@ -39,19 +39,12 @@ export class WeightTree {
     for (let i = index + 1; i <= this.size; i += i & -i) this.tree[i]! += delta;
   }
 
-  /** Sum of the weights at indices [0, index). */
-  prefix(index: number): number {
-    let total = 0;
-    for (let i = index; i > 0; i -= i & -i) total += this.tree[i]!;
-    return total;
-  }
-
   /**
-   * The index whose cumulative range [prefix(i), prefix(i) + weight(i)) holds `target`, for an
+   * The index whose cumulative range [sum of weights before i, that + weight(i)) holds `target`, for an
    * integer 0 <= target < total(). An index of weight zero owns an empty range, so it is never
    * returned. Returns -1 when the tree is empty of weight.
    */
-  find(target: number): number {
+  private find(target: number): number {
     if (this.sum <= 0 || target < 0 || target >= this.sum) return -1;
     let position = 0;
     let remaining = target;

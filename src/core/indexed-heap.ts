@@ -12,14 +12,10 @@ export class IndexedMinHeap {
   private readonly keys: Float64Array;
   private count = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(capacity: number) {
     this.heap = new Int32Array(capacity);
     this.position = new Int32Array(capacity).fill(-1);
     this.keys = new Float64Array(capacity);
-  }
-
-  get size(): number {
-    return this.count;
   }
 
   has(id: number): boolean {

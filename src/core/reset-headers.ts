@@ -1,6 +1,9 @@
 /**
  * When does an account's limit reset, according to the response headers of one attempt?
- * Provider facts: research/providers-and-peers.md §3.1, §3.2, §3.5, §3.6.
+ * Provider facts: OpenAI "Rate limits" guide (x-ratelimit-* headers, Go durations), Anthropic
+ * "Rate limits" API docs (anthropic-ratelimit-* headers, RFC 3339 resets), RFC 9110 §10.2.3
+ * (retry-after as seconds or HTTP-date); unified and Codex headers as sub2api parses them
+ * (Wei-Shaw/sub2api, ratelimit_service.go).
  */
 import type { HeaderLookup } from './types';
 import {
@@ -12,7 +15,7 @@ import {
   rfc3339,
 } from './reset-formats';
 
-/** A reset further ahead than this is a broken header, not a limit (research §3.5). */
+/** A reset further ahead than this is a broken header, not a limit (Azure OpenAI has sent -1 and 0: openai-dotnet #838). */
 export const ABSURD_RESET_MS = 7 * 24 * 3_600_000;
 
 type ResetParser = (value: string, now: number) => number | undefined;
@@ -85,12 +88,12 @@ const LIMIT_SOURCES: readonly ResetSource[] = [
 /**
  * When the account can be used again after a rate-limited response, in epoch ms, clamped to
  * now + maxMs; undefined when no header gives a usable value. The most specific information
- * wins, and within it the latest reset (research §3.6):
+ * wins, and within it the latest reset:
  *   1. the resets of limits the response marks exhausted (remaining 0, window rejected or full);
  *   2. otherwise retry-after / retry-after-ms, the provider's instruction for this response;
  *   3. otherwise every reset not marked as still allowing requests.
  * So a requests-per-minute 429 does not wait for the token bucket to refill completely, and a
- * burst 429 does not lock the account until a 7-day window resets (sub2api #2258, research §1.5).
+ * burst 429 does not lock the account until a 7-day window resets (sub2api #2258).
  * Each value stands alone: a negative, -1, unparsable, past (or now) or absurd (> 7 days ahead)
  * value is ignored, not fatal.
  */

@@ -1,6 +1,7 @@
 /**
  * Sticky sessions: keep a conversation on one account so the provider's prompt cache keeps
- * paying off (research §1.4, §5.6), without letting a long cooldown hold the session hostage.
+ * paying off (OpenAI and Anthropic prompt caching
+ * docs: a cache lives with the organization that wrote it), without letting a long cooldown hold the session hostage.
  */
 import { createHash } from 'node:crypto';
 import type { HeaderLookup, StickyPolicy } from './types';

@@ -142,7 +142,8 @@ export class AttemptProcessor {
     const fields = { pool: attempt.pool.policy.name, account: attempt.accountId, attempt: attempt.attemptNumber, status };
     if (decision.cooldown) {
       const { subject, accounts, until, cause } = decision.cooldown;
-      this.deps.logger.info({ ...fields, subject, accounts, cause, until: new Date(until).toISOString() }, 'account cooling down');
+      // A member count, not the ids: a 10,000-account quota group must not make each 429 a 100 KB line.
+      this.deps.logger.info({ ...fields, subject, members: accounts.length, cause, until: new Date(until).toISOString() }, 'account cooling down');
     }
     if (decision.kind === 'exhausted') {
       this.deps.logger.warn({ ...fields, retryAfterSeconds: decision.retryAfterSeconds }, 'pool exhausted, upstream answer goes to the client');

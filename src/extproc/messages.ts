@@ -4,5 +4,5 @@ export type { ProcessingResponse } from './generated/envoy/service/ext_proc/v3/P
 export type { HeaderMutation } from './generated/envoy/service/ext_proc/v3/HeaderMutation';
 export type { HeaderMap__Output as HeaderMap } from './generated/envoy/config/core/v3/HeaderMap';
 export type { HeaderValueOption } from './generated/envoy/config/core/v3/HeaderValueOption';
-export type { Struct__Output as StructIn, Struct as StructOut } from './generated/google/protobuf/Struct';
+export type { Struct as StructOut } from './generated/google/protobuf/Struct';
 export type { Value__Output as ValueIn } from './generated/google/protobuf/Value';

@@ -1,10 +1,10 @@
 /**
  * State kept in this process only: sticky session bindings and the accounts each request has
  * tried. Everything is bounded in number (least recently used evicted) and in age (TTL), so a
- * flood of distinct sessions or request ids cannot grow memory (STYLE.md practice 5).
+ * flood of distinct sessions or request ids cannot grow memory.
  */
 import type { Clock } from '../core/clock';
-import { ExpiringMap } from '../core/expiring-map';
+import { ExpiringMap } from './expiring-map';
 import type { RequestAttempts, SessionBindings } from '../core/ports';
 
 export interface MemoryStateOptions {

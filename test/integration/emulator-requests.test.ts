@@ -1,8 +1,7 @@
 /**
  * The Envoy emulator's request side against a scripted ext_proc server and a scripted upstream,
  * over real sockets: what reaches the processor and the upstream on each attempt. Each test
- * encodes one Envoy behaviour and names the Envoy source it comes from (see
- * /work/shared/research/envoy.md for the reading of that source).
+ * encodes one Envoy behaviour and names the Envoy source file it comes from.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,7 +1,7 @@
 /**
  * The Envoy emulator's response side: retry decisions, local replies and how ext_proc streams
  * end, over real sockets. Each test encodes one Envoy behaviour and names the Envoy source it
- * comes from (see /work/shared/research/envoy.md for the reading of that source).
+ * comes from.
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';

@@ -4,7 +4,7 @@ import { connect, openProcess, requestHeaders, responseHeaders } from '../suppor
 import { FakeClock } from '../support/fake-clock';
 import { startGateway } from '../support/gateway';
 
-// STYLE.md practice 6: plant sentinel secrets, drive every path that logs or answers (success,
+// Secrets are redacted by construction; this is the check: plant sentinel secrets, drive every path that logs or answers (success,
 // failover, exhaustion, pass-through, sticky, protocol violation, unmatched cluster) at debug
 // level, then search every output for them.
 const SENTINELS = { KEY_A: 'sk-SENTINEL-aaaa-7f3c', KEY_B: 'sk-SENTINEL-bbbb-91d0' };

@@ -1,6 +1,6 @@
 // envoy/envoy.yaml is checked twice: strictly against the official Bootstrap proto (every key,
 // enum name and "@type" known to the pinned data-plane-api copy), then for the settings keyswitch
-// depends on. Each assertion cites the Envoy source named in /work/shared/research/envoy.md.
+// depends on. Each assertion cites the Envoy source file it relies on.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';

@@ -12,7 +12,7 @@ async function listFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath ?? (e as any).path, e.name))).sort();
 }
 
-// The adapter's types must describe the objects proto-loader really produces (STYLE.md #9), so
+// The adapter's types must describe the objects proto-loader really produces, so
 // src/extproc/generated must be exactly what `npm run gen:types` makes from proto/ today.
 test('src/extproc/generated is fresh for proto/', async () => {
   const out = await fs.mkdtemp(path.join(os.tmpdir(), 'keyswitch-gen-'));

@@ -4,7 +4,7 @@
  * bound evicts them like any other old entry. Pure: the clock is injected, no timer runs.
  * Every operation is O(1) (a JS Map keeps insertion order; a read re-inserts to mark use).
  */
-import type { Clock } from './clock';
+import type { Clock } from '../core/clock';
 
 interface Entry<V> {
   readonly value: V;
@@ -24,11 +24,6 @@ export class ExpiringMap<K, V> {
 
   constructor(private readonly options: ExpiringMapOptions) {
     if (!(options.maxEntries >= 1)) throw new RangeError('maxEntries must be at least 1');
-  }
-
-  /** Entries held, expired ones not yet dropped included. */
-  get size(): number {
-    return this.entries.size;
   }
 
   /** The live value for `key`, marking it recently used; an expired entry is deleted. */
