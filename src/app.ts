@@ -40,7 +40,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   const schedulers = new Map(
     config.pools.map((pool) => [pool.policy.name, new PoolScheduler(pool.policy, { clock, random, sessions: store.sessions })]),
   );
-  const processor = new AttemptProcessor({ config, schedulers, requests: store.requests, logger });
+  const processor = new AttemptProcessor({ config, schedulers, requests: store.requests, clock, logger });
 
   const definition = loadExtProcDefinition();
   const server = createExtProcServer(definition, processor, {

@@ -1,5 +1,5 @@
 /** Walks one entry of `pools[i].accounts` into an AccountSpec plus its resolved Secret. */
-import type { AccountSpec } from '../core/types';
+import type { AccountSpec } from '../core/policy';
 import { DEFAULTS } from './defaults';
 import { at, Fields } from './schema';
 import type { Secret } from './secret';

@@ -3,7 +3,7 @@
  * The result is frozen all the way down so it can be swapped in with one assignment.
  */
 import { readFileSync } from 'node:fs';
-import type { AccountSpec, PoolPolicy } from '../core/types';
+import type { AccountSpec, PoolPolicy } from '../core/policy';
 import { Problems } from './errors';
 import type { PoolDraft } from './pool';
 import type { Secret } from './secret';
@@ -42,6 +42,16 @@ function compilePool(draft: PoolDraft): CompiledPool {
     failoverStatuses: frozenSet(draft.failoverStatuses),
     maxAttempts: draft.maxAttempts,
     cooldown: Object.freeze({ ...draft.cooldown }),
+    health: Object.freeze({ ...draft.health, disableOn: frozenSet(draft.health.disableOn) }),
+    ...(draft.errorBodies === undefined
+      ? {}
+      : {
+          errorBodies: Object.freeze({
+            ...draft.errorBodies,
+            statuses: frozenSet(draft.errorBodies.statuses),
+            rules: Object.freeze(draft.errorBodies.rules.map((rule) => Object.freeze({ ...rule, statuses: frozenSet(rule.statuses) }))),
+          }),
+        }),
     ...(draft.sticky === undefined
       ? {}
       : { sticky: Object.freeze({ ...draft.sticky, headers: Object.freeze([...draft.sticky.headers]) }) }),

@@ -13,6 +13,14 @@ export const DEFAULTS = Object.freeze({
   bearerPrefix: 'Bearer ',
   stripHeaders: Object.freeze(['authorization', 'x-api-key', 'api-key']),
   failoverStatuses: Object.freeze([429, 529]),
+  /** 401: the provider refused the key. 402 and 403 are common opt-ins. */
+  disableOn: Object.freeze([401]),
+  probeAfterMs: 10 * 60_000,
+  probeMaxMs: 24 * 3_600_000,
+  maxDisabledFraction: 0.5,
+  errorBodyMaxBytes: 16_384,
+  /** Inside Envoy's default message_timeout of 200 ms. */
+  errorBodyWaitMs: 100,
   maxAttempts: 4,
   maxAttemptsLimit: 10,
   cooldownDefaultMs: 30_000,

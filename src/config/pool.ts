@@ -1,12 +1,15 @@
 /** Walks one entry of `pools` into a PoolDraft; cross-pool rules live in validate.ts. */
-import type { CooldownPolicy, StickyPolicy } from '../core/types';
+import type { CooldownPolicy, ErrorBodyPolicy, HealthPolicy, StickyPolicy } from '../core/policy';
 import { walkAccount, type AccountDraft } from './account';
 import { DEFAULTS } from './defaults';
+import { walkErrorBodies, walkHealth } from './health';
 import { at, describe, Fields, item, type Mapping } from './schema';
 import type { SecretSources } from './secrets';
 import type { CredentialSpec } from './types';
 
-const POOL_KEYS = ['name', 'match', 'credential', 'stripHeaders', 'failover', 'cooldown', 'sticky', 'accounts'] as const;
+const POOL_KEYS = [
+  'name', 'match', 'credential', 'stripHeaders', 'failover', 'health', 'errorBodies', 'cooldown', 'sticky', 'accounts',
+] as const;
 
 export interface PoolDraft {
   /** undefined when missing or invalid (already reported). */
@@ -17,6 +20,8 @@ export interface PoolDraft {
   readonly stripHeaders: readonly string[];
   readonly failoverStatuses: readonly number[];
   readonly maxAttempts: number;
+  readonly health: HealthPolicy;
+  readonly errorBodies: ErrorBodyPolicy | undefined;
   readonly cooldown: CooldownPolicy;
   readonly sticky: StickyPolicy | undefined;
   readonly accounts: readonly AccountDraft[];
@@ -40,6 +45,8 @@ export function walkPool(value: unknown, path: string, fields: Fields, sources: 
       : fields.headerList(raw.stripHeaders, at(path, 'stripHeaders'), false) ?? [];
   stripHeaders.forEach((header, index) => checkMutable(header, item(at(path, 'stripHeaders'), index), fields));
   const failover = walkFailover(raw.failover, at(path, 'failover'), fields);
+  const health = walkHealth(raw.health, at(path, 'health'), new Set(failover.disableOn), fields);
+  const errorBodies = raw.errorBodies === undefined ? undefined : walkErrorBodies(raw.errorBodies, at(path, 'errorBodies'), fields);
   const cooldown = walkCooldown(raw.cooldown, at(path, 'cooldown'), fields);
   const sticky = raw.sticky === undefined ? undefined : walkSticky(raw.sticky, at(path, 'sticky'), fields);
 
@@ -60,6 +67,8 @@ export function walkPool(value: unknown, path: string, fields: Fields, sources: 
     stripHeaders,
     failoverStatuses: failover.statuses,
     maxAttempts: failover.maxAttempts,
+    health,
+    errorBodies,
     cooldown,
     sticky,
     accounts,
@@ -102,27 +111,42 @@ function checkMutable(header: string, path: string, fields: Fields): void {
   }
 }
 
-function walkFailover(value: unknown, path: string, fields: Fields): { statuses: number[]; maxAttempts: number } {
-  const fallback = { statuses: [...DEFAULTS.failoverStatuses], maxAttempts: DEFAULTS.maxAttempts };
+interface FailoverDraft {
+  readonly statuses: number[];
+  readonly disableOn: number[];
+  readonly maxAttempts: number;
+}
+
+function walkFailover(value: unknown, path: string, fields: Fields): FailoverDraft {
+  const fallback = { statuses: [...DEFAULTS.failoverStatuses], disableOn: [...DEFAULTS.disableOn], maxAttempts: DEFAULTS.maxAttempts };
   if (value === undefined) return fallback;
-  const raw = fields.mapping(value, path, ['statuses', 'maxAttempts']);
+  const raw = fields.mapping(value, path, ['statuses', 'disableOn', 'maxAttempts']);
   if (raw === undefined) return fallback;
-  let statuses = fallback.statuses;
-  if (raw.statuses !== undefined) {
-    statuses = [];
-    const entries = fields.list(raw.statuses, at(path, 'statuses'), true) ?? [];
-    entries.forEach((entry, index) => {
-      const status = fields.integer(entry, item(at(path, 'statuses'), index), 400, 599);
-      if (status === undefined) return;
-      if (statuses.includes(status)) fields.problems.add(item(at(path, 'statuses'), index), `duplicate status ${status}`);
-      else statuses.push(status);
-    });
-  }
+  const statuses = raw.statuses === undefined ? fallback.statuses : statusList(raw.statuses, at(path, 'statuses'), fields);
+  const disableOn = raw.disableOn === undefined ? fallback.disableOn : statusList(raw.disableOn, at(path, 'disableOn'), fields, false);
+  disableOn.forEach((status, index) => {
+    if (!statuses.includes(status)) return;
+    const where = raw.disableOn === undefined ? at(path, 'statuses') : item(at(path, 'disableOn'), index);
+    fields.problems.add(where, `status ${status} is in both statuses (cool down) and disableOn (disable); pick one`);
+  });
   const maxAttempts =
     raw.maxAttempts === undefined
       ? DEFAULTS.maxAttempts
       : fields.integer(raw.maxAttempts, at(path, 'maxAttempts'), 1, DEFAULTS.maxAttemptsLimit) ?? DEFAULTS.maxAttempts;
-  return { statuses, maxAttempts };
+  return { statuses, disableOn, maxAttempts };
+}
+
+/** Distinct HTTP error statuses (400..599). */
+function statusList(value: unknown, path: string, fields: Fields, nonEmpty = true): number[] {
+  const statuses: number[] = [];
+  const entries = fields.list(value, path, nonEmpty) ?? [];
+  entries.forEach((entry, index) => {
+    const status = fields.integer(entry, item(path, index), 400, 599);
+    if (status === undefined) return;
+    if (statuses.includes(status)) fields.problems.add(item(path, index), `duplicate status ${status}`);
+    else statuses.push(status);
+  });
+  return statuses;
 }
 
 function walkCooldown(value: unknown, path: string, fields: Fields): CooldownPolicy {

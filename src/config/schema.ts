@@ -133,6 +133,19 @@ export class Fields {
     return undefined;
   }
 
+  /** A number in 0..1. */
+  fraction(value: unknown, path: string): number | undefined {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= 1) return value;
+    this.problems.add(path, `must be a number in 0..1, got ${describe(value)}`);
+    return undefined;
+  }
+
+  boolean(value: unknown, path: string): boolean | undefined {
+    if (typeof value === 'boolean') return value;
+    this.problems.add(path, `must be true or false, got ${describe(value)}`);
+    return undefined;
+  }
+
   /** A Go-style duration string, in milliseconds; `allowZero` for bounds that may be 0s. */
   duration(value: unknown, path: string, allowZero = false): number | undefined {
     const ms = typeof value === 'string' ? parseDuration(value) : undefined;

@@ -1,5 +1,5 @@
 /** The compiled, immutable runtime config handed to the rest of keyswitch. */
-import type { PoolPolicy } from '../core/types';
+import type { PoolPolicy } from '../core/policy';
 import type { Secret } from './secret';
 
 /** How an account's key is written into each upstream attempt. */

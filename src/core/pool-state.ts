@@ -1,13 +1,14 @@
 /**
  * The mutable state of one pool, indexed for O(log n) picks: per priority tier a WeightTree of
- * effective weights (0 while an account cools or is at its concurrency limit), a heap of
- * cooldown ends per cooldown subject, and a heap of in-flight load per account that is not
- * cooling. Cooldowns expire lazily: every entry point calls expire(now) first; there is no timer.
+ * effective weights (0 while an account cools, is disabled or is at its concurrency limit), a
+ * heap of cooldown ends per cooldown subject, a heap of probe times per disabled account, and a
+ * heap of in-flight load per usable account (neither cooling nor disabled). Cooldowns expire
+ * lazily: every entry point calls expire(now) first; there is no timer.
  */
 import { WeightTree } from './fenwick';
 import { IndexedMinHeap } from './indexed-heap';
-import type { CooldownCause } from './scheduling-types';
-import type { AccountSpec } from './types';
+import type { CooldownCause, DisableCause } from './decisions';
+import type { AccountSpec } from './policy';
 
 /** Weights are resolved to 1/1000 and kept as integers in the tree (see fenwick.ts). */
 const WEIGHT_SCALE = 1000;
@@ -35,8 +36,10 @@ export class PoolState {
   readonly subjects: readonly Subject[];
   /** Subjects cooling now, keyed by cooldown end (epoch ms). */
   readonly cooldowns: IndexedMinHeap;
-  /** Accounts not cooling, keyed by inFlight / weight. */
+  /** Usable accounts (neither cooling nor disabled), keyed by inFlight / weight. */
   readonly load: IndexedMinHeap;
+  /** Disabled accounts whose probe is not running, keyed by when it is due (epoch ms). */
+  readonly probes: IndexedMinHeap;
   private readonly index = new Map<string, number>();
   private readonly tierOf: Int32Array;
   private readonly slotOf: Int32Array;
@@ -44,7 +47,16 @@ export class PoolState {
   private readonly units: Float64Array;
   private readonly attempts: Int32Array;
   private readonly causes: (CooldownCause | undefined)[];
+  /** Per subject: rate limits without reset information in a row. */
+  private readonly escalation: Int32Array;
+  /** Per account: why it is disabled; undefined while in rotation. */
+  private readonly disabledCauses: (DisableCause | undefined)[];
+  /** Per account: the wait before its next probe, doubled by each failed probe. */
+  private readonly probeWaits: Float64Array;
+  private readonly probing: Uint8Array;
   private cooling = 0;
+  private usable: number;
+  private disabled = 0;
 
   constructor(accounts: readonly AccountSpec[]) {
     const n = accounts.length;
@@ -55,6 +67,11 @@ export class PoolState {
     this.units = new Float64Array(n);
     this.attempts = new Int32Array(n);
     this.load = new IndexedMinHeap(n);
+    this.probes = new IndexedMinHeap(n);
+    this.disabledCauses = new Array<DisableCause | undefined>(n);
+    this.probeWaits = new Float64Array(n);
+    this.probing = new Uint8Array(n);
+    this.usable = n;
 
     const byPriority = new Map<number, number[]>();
     const groupSubject = new Map<string, number>();
@@ -84,6 +101,7 @@ export class PoolState {
     }));
     this.cooldowns = new IndexedMinHeap(subjects.length);
     this.causes = new Array<CooldownCause | undefined>(subjects.length);
+    this.escalation = new Int32Array(subjects.length);
 
     this.tiers = [...byPriority.keys()]
       .sort((a, b) => a - b)
@@ -107,6 +125,15 @@ export class PoolState {
   /** Accounts cooling now (valid after expire). */
   get coolingCount(): number {
     return this.cooling;
+  }
+
+  /** Accounts neither cooling nor disabled (valid after expire). */
+  get usableCount(): number {
+    return this.usable;
+  }
+
+  get disabledCount(): number {
+    return this.disabled;
   }
 
   indexOf(accountId: string): number | undefined {
@@ -152,8 +179,29 @@ export class PoolState {
     return limit !== undefined && this.attempts[account]! >= limit;
   }
 
+  isDisabled(account: number): boolean {
+    return this.disabledCauses[account] !== undefined;
+  }
+
+  disabledCauseOf(account: number): DisableCause | undefined {
+    return this.disabledCauses[account];
+  }
+
+  isProbing(account: number): boolean {
+    return this.probing[account] === 1;
+  }
+
+  /** Neither cooling nor disabled; it may still be at its concurrency limit. */
+  isUsable(account: number): boolean {
+    return !this.isCooling(account) && !this.isDisabled(account);
+  }
+
   isEligible(account: number): boolean {
-    return !this.isCooling(account) && !this.isSaturated(account);
+    return this.isUsable(account) && !this.isSaturated(account);
+  }
+
+  escalationOf(subject: number): number {
+    return this.escalation[subject]!;
   }
 
   causeOf(subject: number): CooldownCause | undefined {
@@ -169,8 +217,9 @@ export class PoolState {
       this.causes[subject] = undefined;
       for (const account of this.subjects[subject]!.members) {
         this.cooling -= 1;
+        if (!this.isDisabled(account)) this.usable += 1;
         this.refresh(account);
-        this.load.set(account, this.loadKey(account));
+        this.syncLoad(account);
       }
     }
   }
@@ -193,9 +242,69 @@ export class PoolState {
     this.causes[subject] = cause;
     for (const account of this.subjects[subject]!.members) {
       this.cooling += 1;
+      if (!this.isDisabled(account)) this.usable -= 1;
       this.refresh(account);
       this.load.delete(account);
     }
+  }
+
+  /**
+   * Escalation of a rate limit with no reset information: the level before this response, and
+   * whether this response raises it. A subject already cooling was escalated by a concurrent
+   * attempt's response, so a second answer from the same burst does not count twice.
+   */
+  escalate(subject: number): number {
+    const level = this.escalation[subject]!;
+    if (this.cooldowns.has(subject)) return Math.max(0, level - 1);
+    this.escalation[subject] = level + 1;
+    return level;
+  }
+
+  resetEscalation(subject: number): void {
+    this.escalation[subject] = 0;
+  }
+
+  /** Takes the account out of rotation until `probeAt`; the probe wait starts at `waitMs`. */
+  disable(account: number, cause: DisableCause, probeAt: number, waitMs: number): void {
+    if (!this.isDisabled(account)) {
+      this.disabled += 1;
+      if (!this.isCooling(account)) this.usable -= 1;
+    }
+    this.disabledCauses[account] = cause;
+    this.probeWaits[account] = waitMs;
+    this.probing[account] = 0;
+    this.probes.set(account, probeAt);
+    this.refresh(account);
+    this.syncLoad(account);
+  }
+
+  probeWaitOf(account: number): number {
+    return this.probeWaits[account]!;
+  }
+
+  /** The account's probe is under way: no other attempt may probe it until it ends. */
+  startProbe(account: number): void {
+    this.probing[account] = 1;
+    this.probes.delete(account);
+  }
+
+  /** The probe attempt ended without an answer: the probe is due again at `at`. */
+  abandonProbe(account: number, at: number): void {
+    if (!this.isProbing(account)) return;
+    this.probing[account] = 0;
+    this.probes.set(account, at);
+  }
+
+  /** Back in rotation. */
+  enable(account: number): void {
+    if (!this.isDisabled(account)) return;
+    this.disabled -= 1;
+    if (!this.isCooling(account)) this.usable += 1;
+    this.disabledCauses[account] = undefined;
+    this.probing[account] = 0;
+    this.probes.delete(account);
+    this.refresh(account);
+    this.syncLoad(account);
   }
 
   /** One more attempt in flight on `account`. */
@@ -220,6 +329,12 @@ export class PoolState {
   private afterLoadChange(account: number): void {
     if (this.accounts[account]!.maxConcurrency !== undefined) this.refresh(account);
     if (this.load.has(account)) this.load.set(account, this.loadKey(account));
+  }
+
+  /** The load heap holds exactly the usable accounts. */
+  private syncLoad(account: number): void {
+    if (this.isUsable(account)) this.load.set(account, this.loadKey(account));
+    else this.load.delete(account);
   }
 
   private loadKey(account: number): number {

@@ -1,6 +1,8 @@
 /**
- * Parsers for the value forms providers use to say when a limit resets
- * (research: providers-and-peers.md §3.5). Each returns an absolute epoch-ms instant or
+ * Parsers for the value forms providers use to say when a limit resets: seconds and
+ * milliseconds (`retry-after`, `retry-after-ms`), Go durations (OpenAI `x-ratelimit-reset-*`),
+ * RFC 3339 (Anthropic `anthropic-ratelimit-*-reset`), epoch seconds (Anthropic unified resets)
+ * and HTTP-dates (RFC 9110 `retry-after`). Each returns an absolute epoch-ms instant or
  * undefined; none of them judges whether the instant is sensible (reset-headers.ts does).
  */
 import { parseDuration } from './duration';

@@ -5,7 +5,7 @@
  * (retry-after as seconds or HTTP-date); unified and Codex headers as sub2api parses them
  * (Wei-Shaw/sub2api, ratelimit_service.go).
  */
-import type { HeaderLookup } from './types';
+import type { HeaderLookup } from './policy';
 import {
   epochSeconds,
   httpDate,
@@ -18,7 +18,15 @@ import {
 /** A reset further ahead than this is a broken header, not a limit (Azure OpenAI has sent -1 and 0: openai-dotnet #838). */
 export const ABSURD_RESET_MS = 7 * 24 * 3_600_000;
 
-type ResetParser = (value: string, now: number) => number | undefined;
+/**
+ * A header value → epoch ms on the local clock. `skew` is how far the local clock is ahead of
+ * the provider's (from its `Date` header): absolute instants are on the provider's clock, so
+ * they move by it; durations do not.
+ */
+type ResetParser = (value: string, now: number, skew: number) => number | undefined;
+
+/** A `Date` further off than this is a broken header, not a clock that drifted. */
+const ABSURD_SKEW_MS = 24 * 3_600_000;
 
 /**
  * What the response says about the limit a reset header belongs to: 'exhausted' (its remaining
@@ -33,9 +41,22 @@ interface ResetSource {
   readonly evidence: (header: HeaderLookup) => Evidence;
 }
 
-const retryAfter: ResetParser = (value, now) => relativeSeconds(value, now) ?? httpDate(value);
-const absoluteRfc3339: ResetParser = (value) => rfc3339(value);
-const absoluteEpochSeconds: ResetParser = (value) => epochSeconds(value);
+const shifted = (at: number | undefined, skew: number): number | undefined => (at === undefined ? undefined : at + skew);
+const retryAfter: ResetParser = (value, now, skew) => relativeSeconds(value, now) ?? shifted(httpDate(value), skew);
+const absoluteRfc3339: ResetParser = (value, _now, skew) => shifted(rfc3339(value), skew);
+const absoluteEpochSeconds: ResetParser = (value, _now, skew) => shifted(epochSeconds(value), skew);
+
+/**
+ * Local clock minus the provider's, read from the response's `Date` (RFC 9110 §6.6.1: the
+ * instant the origin generated the message). 0 without a usable `Date`. Its one-second
+ * resolution can make a reset up to a second late, never early by more than the network delay.
+ */
+function providerSkew(header: HeaderLookup, now: number): number {
+  const date = read(header, 'date');
+  const at = date === undefined ? undefined : httpDate(date);
+  if (at === undefined || Math.abs(now - at) > ABSURD_SKEW_MS) return 0;
+  return now - at;
+}
 
 /**
  * A per-key dimension (requests, tokens...) is exhausted when its remaining count is 0. Above 0
@@ -95,12 +116,16 @@ const LIMIT_SOURCES: readonly ResetSource[] = [
  * So a requests-per-minute 429 does not wait for the token bucket to refill completely, and a
  * burst 429 does not lock the account until a 7-day window resets (sub2api #2258).
  * Each value stands alone: a negative, -1, unparsable, past (or now) or absurd (> 7 days ahead)
- * value is ignored, not fatal.
+ * value is ignored, not fatal. Absolute values are read relative to the response's `Date`, so a
+ * provider clock that is off neither drops a reset as past nor lengthens a cooldown.
  */
 export function resetAtFromHeaders(header: HeaderLookup, now: number, maxMs: number): number | undefined {
   const limits = classifyLimits(header);
+  const skew = providerSkew(header, now);
   const reset =
-    latestOf(limits.exhausted, header, now) ?? latestOf(RETRY_AFTER_SOURCES, header, now) ?? latestOf(limits.unknown, header, now);
+    latestOf(limits.exhausted, header, now, skew) ??
+    latestOf(RETRY_AFTER_SOURCES, header, now, skew) ??
+    latestOf(limits.unknown, header, now, skew);
   return clamp(reset, now, maxMs);
 }
 
@@ -111,7 +136,7 @@ export function resetAtFromHeaders(header: HeaderLookup, now: number, maxMs: num
  * now + maxMs, or undefined.
  */
 export function headroomResetAt(header: HeaderLookup, now: number, maxMs: number): number | undefined {
-  return clamp(latestOf(classifyLimits(header).exhausted, header, now), now, maxMs);
+  return clamp(latestOf(classifyLimits(header).exhausted, header, now, providerSkew(header, now)), now, maxMs);
 }
 
 /**
@@ -130,11 +155,16 @@ function classifyLimits(header: HeaderLookup): { exhausted: ResetSource[]; unkno
   return { exhausted, unknown };
 }
 
-function latestOf(sources: readonly { name: string; parse: ResetParser }[], header: HeaderLookup, now: number): number | undefined {
+function latestOf(
+  sources: readonly { name: string; parse: ResetParser }[],
+  header: HeaderLookup,
+  now: number,
+  skew: number,
+): number | undefined {
   let latest: number | undefined;
   for (const source of sources) {
     const value = read(header, source.name);
-    if (value !== undefined) latest = later(latest, sensible(source.parse(value, now), now));
+    if (value !== undefined) latest = later(latest, sensible(source.parse(value, now, skew), now));
   }
   return latest;
 }

@@ -1,33 +1,30 @@
 /**
  * The pool scheduler: picks an account for every upstream attempt, turns each attempt's
- * response into a cooldown and a retry / exhausted / pass decision, and keeps sticky sessions.
- * One instance per pool. Pure: time, randomness and session
- * storage are injected; there is no timer (cooldowns end lazily when time is next read).
+ * response into cooldowns, health changes and a retry / exhausted / pass decision, and keeps
+ * sticky sessions. One instance per pool. Pure: time, randomness and session storage are
+ * injected; there is no timer (cooldowns end and probes fall due when time is next read).
  */
+import { classifyResponse } from './classify';
 import type { Clock, Random } from './clock';
-import { failoverCooldown, headroomCooldown, type CooldownEnd } from './cooldown-policy';
+import { headroomCooldown, overloadCooldown, rateLimitCooldown, type CooldownEnd } from './cooldown-policy';
+import type {
+  AccountView,
+  AttemptResponse,
+  Cooldown,
+  DisableCause,
+  HealthChange,
+  Pick,
+  PickRequest,
+  ResponseClass,
+  ResponseDecision,
+} from './decisions';
+import type { PoolPolicy } from './policy';
 import { PoolState } from './pool-state';
 import type { SessionBindings } from './ports';
-import type {
-  AttemptResponse,
-  Cooldown,
-  Pick,
-  PickRequest,
-  ResponseDecision,
-} from './scheduling-types';
 import { drawBalanced, pickExhausted, type Choice } from './selection';
 import { rebindVerdict } from './sticky';
-import type { PoolPolicy } from './types';
 
-export type {
-  AttemptResponse,
-  Cooldown,
-  CooldownCause,
-  Pick,
-  PickReason,
-  PickRequest,
-  ResponseDecision,
-} from './scheduling-types';
+export type * from './decisions';
 export { sessionKeyOf } from './sticky';
 
 export interface SchedulerDeps {
@@ -48,14 +45,16 @@ export class PoolScheduler {
 
   /**
    * Chooses the account for one attempt and counts it in flight (pair with release()).
-   * O((|tried| + 1) log n) for a pool of n accounts, plus O(log n) per cooldown that ended.
+   * O((|tried| + |unreached| + 1) log n) for a pool of n accounts, plus O(log n) per cooldown
+   * that ended.
    */
   pick(request: PickRequest): Pick {
     const now = this.now();
     const tried = this.indicesOf(request.tried);
+    const unreached = request.unreached === undefined ? [] : this.indicesOf(request.unreached);
     const sticky = this.policy.sticky;
     const sessionKey = sticky === undefined ? undefined : request.sessionKey;
-    if (sticky === undefined || sessionKey === undefined) return this.take(this.choose(tried));
+    if (sticky === undefined || sessionKey === undefined) return this.take(this.choose(tried, unreached, now));
 
     const pool = this.policy.name;
     const boundId = this.deps.sessions.get(pool, sessionKey);
@@ -64,14 +63,12 @@ export class PoolScheduler {
       this.deps.sessions.set(pool, sessionKey, boundId!, sticky.ttlMs);
       return this.take({ account: bound, reason: 'sticky' });
     }
-    const choice = this.choose(tried);
+    const choice = this.choose(tried, unreached, now);
     const chosenId = this.state.idOf(choice.account);
+    if (choice.reason === 'probe') return this.take(choice); // a trial is no home for a session
     if (bound === undefined) {
       this.deps.sessions.set(pool, sessionKey, chosenId, sticky.ttlMs);
-    } else if (
-      choice.reason === 'balanced' &&
-      rebindVerdict(sticky, this.state.coolingUntil(bound), now) === 'rebind'
-    ) {
+    } else if (choice.reason === 'balanced' && rebindVerdict(sticky, this.unavailableUntil(bound), now) === 'rebind') {
       // Only rebind to an account that can serve now: moving a session onto another cooling
       // account would throw its prompt cache away for nothing.
       this.deps.sessions.set(pool, sessionKey, chosenId, sticky.ttlMs);
@@ -79,52 +76,99 @@ export class PoolScheduler {
     return this.take(choice);
   }
 
-  /** The attempt picked on `accountId` is over. O(log n); unknown ids are ignored. */
-  release(accountId: string): void {
+  /**
+   * The attempt picked on `accountId` is over. O(log n); unknown ids are ignored. A probe that
+   * ended without an answer (cancelled, never reached the provider) is due again at once.
+   */
+  release(accountId: string, probe = false): void {
     const account = this.state.indexOf(accountId);
-    if (account !== undefined) this.state.release(account);
+    if (account === undefined) return;
+    this.state.release(account);
+    if (probe) this.state.abandonProbe(account, this.deps.clock.now());
   }
 
   /**
-   * Cools the account (its quota group) as the response says and decides what Envoy does next.
-   * O((|tried| + 1) + log n), plus O(k log n) when a quota group of k accounts starts cooling.
+   * Classifies the response, cools or disables the account (its quota group where the cause is
+   * shared) and decides what Envoy does next. May be called a second time for the same attempt
+   * with the class its error body gave: cooldowns only extend and escalation counts a burst
+   * once, so the second call only adds what the body revealed.
+   * O((|tried| + 1) + log n), plus O(k log n) when a quota group of k accounts changes.
    */
   onResponse(response: AttemptResponse): ResponseDecision {
     const now = this.now();
-    const cooldownPolicy = this.policy.cooldown;
-    if (!this.policy.failoverStatuses.has(response.status)) {
-      const headroom = headroomCooldown(response.header, now, cooldownPolicy);
-      if (headroom === undefined) return { kind: 'pass' };
-      return { kind: 'pass', cooldown: this.applyCooldown(response.accountId, headroom, now) };
+    const responseClass = classifyResponse(response.status, this.policy, response.bodyClass);
+    const account = this.state.indexOf(response.accountId);
+    // An id this pool no longer has (a reload removed it mid-attempt) has nothing to change,
+    // but its request still fails over.
+    if (account === undefined) {
+      const failsOver = responseClass !== 'success' && responseClass !== 'request' && responseClass !== 'other';
+      return failsOver ? this.failover(response, responseClass, undefined, undefined, true, now) : { kind: 'pass', class: responseClass };
     }
-    const end = failoverCooldown(response.status, response.header, now, cooldownPolicy, this.deps.random);
-    const cooldown = this.applyCooldown(response.accountId, end, now);
-    if (response.attemptNumber < this.policy.maxAttempts && this.usableUntried(response) > 0) {
-      return { kind: 'retry', cooldown };
+    const fault = responseClass === 'account-fault' || responseClass === 'billing';
+    const probed = response.probe === true && this.state.isProbing(account) ? this.endProbe(account, fault, now) : undefined;
+
+    switch (responseClass) {
+      case 'rate-limit':
+      case 'overload': {
+        const end =
+          responseClass === 'overload'
+            ? overloadCooldown(response.header, now, this.policy.cooldown, this.deps.random)
+            : rateLimitCooldown(response.header, now, this.policy.cooldown, () =>
+                this.state.escalate(this.state.subjectIndexOf(account)),
+              );
+        return this.failover(response, responseClass, this.cool(account, end, now), probed, true, now);
+      }
+      case 'account-fault':
+      case 'billing': {
+        const health = probed ?? this.disable(account, responseClass === 'billing' ? 'billing' : 'disabled', now);
+        return this.failover(response, responseClass, undefined, health, health.kind !== 'held', now);
+      }
+      case 'success':
+        this.state.resetEscalation(this.state.subjectIndexOf(account));
+        return this.pass(account, responseClass, response, probed, now);
+      case 'request':
+      case 'other':
+        return this.pass(account, responseClass, response, probed, now);
     }
-    const wait = this.earliestUsableAt() - now;
-    return { kind: 'exhausted', cooldown, retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
   }
 
-  /** End of the account's cooldown (its own or its quota group's), or undefined if not cooling. */
-  coolingUntil(accountId: string): number | undefined {
-    this.now();
-    const account = this.state.indexOf(accountId);
-    return account === undefined ? undefined : this.state.coolingUntil(account);
-  }
-
-  /** The earliest instant at which some account of the pool is not cooling; now if one is. O(1). */
+  /** The earliest instant at which some account of the pool is usable; now if one is. O(1). */
   earliestUsableAt(): number {
     const now = this.now();
-    if (this.state.coolingCount < this.state.size) return now;
+    if (this.state.usableCount > 0) return now;
     const subject = this.state.cooldowns.peek();
-    return subject === -1 ? now : this.state.cooldowns.keyOf(subject)!;
+    const probe = this.state.probes.peek();
+    const ends = [subject === -1 ? Infinity : this.state.cooldowns.keyOf(subject)!, probe === -1 ? Infinity : this.state.probes.keyOf(probe)!];
+    const earliest = Math.min(...ends);
+    return Number.isFinite(earliest) ? Math.max(now, earliest) : now;
   }
 
-  /** Attempts picked on the account and not yet released. */
-  inFlight(accountId: string): number {
+  /** One account as an operator sees it; undefined for an id the pool does not have. */
+  view(accountId: string): AccountView | undefined {
+    this.now();
     const account = this.state.indexOf(accountId);
-    return account === undefined ? 0 : this.state.inFlight(account);
+    if (account === undefined) return undefined;
+    const subject = this.state.subjectIndexOf(account);
+    const coolingUntil = this.state.coolingUntil(account);
+    const disabledCause = this.state.disabledCauseOf(account);
+    const state = this.state.isProbing(account)
+      ? 'probing'
+      : disabledCause !== undefined
+        ? 'disabled'
+        : coolingUntil !== undefined
+          ? 'cooling'
+          : this.state.isSaturated(account)
+            ? 'at-capacity'
+            : 'available';
+    return {
+      id: accountId,
+      state,
+      ...(coolingUntil !== undefined && { coolingUntil, cooldownCause: this.state.causeOf(subject) }),
+      escalation: this.state.escalationOf(subject),
+      ...(disabledCause !== undefined && { disabledCause }),
+      ...(this.state.probes.has(account) && { probeAt: this.state.probes.keyOf(account) }),
+      inFlight: this.state.inFlight(account),
+    };
   }
 
   /** Reads the clock and ends the cooldowns that are over: the only way cooldowns end. */
@@ -134,42 +178,120 @@ export class PoolScheduler {
     return now;
   }
 
-  private choose(tried: readonly number[]): Choice {
-    const account = drawBalanced(this.state, tried, this.deps.random);
+  /**
+   * A due probe first (one attempt at a time per disabled account, never one the request
+   * tried, never while its quota group cools); then the usual draw, first without the accounts
+   * this request could not reach, then with them; then the exhausted fallback.
+   */
+  private choose(tried: readonly number[], unreached: readonly number[], now: number): Choice {
+    const due = this.state.probes.peek();
+    if (due !== -1 && this.state.probes.keyOf(due)! <= now && !tried.includes(due) && !this.state.isCooling(due)) {
+      return { account: due, reason: 'probe' };
+    }
+    const avoid = unreached.length === 0 ? tried : [...tried, ...unreached];
+    let account = drawBalanced(this.state, avoid, this.deps.random);
+    if (account === -1 && unreached.length > 0) account = drawBalanced(this.state, tried, this.deps.random);
     if (account !== -1) return { account, reason: 'balanced' };
     return pickExhausted(this.state, new Set(tried));
   }
 
   private take(choice: Choice): Pick {
+    if (choice.reason === 'probe') this.state.startProbe(choice.account);
     this.state.acquire(choice.account);
     return { accountId: this.state.idOf(choice.account), reason: choice.reason };
   }
 
-  private applyCooldown(accountId: string, end: CooldownEnd, now: number): Cooldown {
-    const account = this.state.indexOf(accountId);
-    // An id this pool does not know has nothing to cool; callers only pass ids the pool picked.
-    if (account === undefined) return { subject: accountId, accounts: [], until: end.until, cause: end.cause };
+  /** A probe answered: a fault doubles the wait (up to probeMax), anything else re-enables. */
+  private endProbe(account: number, fault: boolean, now: number): HealthChange {
+    const cause = this.state.disabledCauseOf(account) ?? 'disabled';
+    if (fault) {
+      const wait = Math.min(this.policy.health.probeMaxMs, this.state.probeWaitOf(account) * 2);
+      this.state.disable(account, cause, now + wait, wait);
+      return { kind: 'probe-failed', cause, probeAt: now + wait };
+    }
+    // Billing is shared by the quota group: one working account shows the group's money is back.
+    const accounts = cause === 'billing' ? this.disabledMembers(account, 'billing') : [account];
+    for (const member of accounts) this.state.enable(member);
+    return { kind: 'enabled', accounts: accounts.map((a) => this.state.idOf(a)) };
+  }
+
+  /**
+   * Disables the account (billing: its whole quota group) unless that would put more than
+   * maxDisabledFraction of the pool out of rotation: then the fault is provider-wide (an auth
+   * outage must not empty the pool) and nothing is disabled.
+   */
+  private disable(account: number, cause: DisableCause, now: number): HealthChange {
+    const subject = this.state.subjects[this.state.subjectIndexOf(account)]!;
+    const targets = (cause === 'billing' ? subject.members : [account]).filter((a) => !this.state.isDisabled(a));
+    if (targets.length === 0) {
+      return { kind: 'disabled', cause, accounts: [], probeAt: this.state.probes.keyOf(account) ?? now };
+    }
+    const { maxDisabledFraction, probeAfterMs } = this.policy.health;
+    if ((this.state.disabledCount + targets.length) / this.state.size > maxDisabledFraction) return { kind: 'held' };
+    for (const target of targets) this.state.disable(target, cause, now + probeAfterMs, probeAfterMs);
+    return { kind: 'disabled', cause, accounts: targets.map((a) => this.state.idOf(a)), probeAt: now + probeAfterMs };
+  }
+
+  private disabledMembers(account: number, cause: DisableCause): number[] {
+    const subject = this.state.subjects[this.state.subjectIndexOf(account)]!;
+    return subject.members.filter((member) => this.state.disabledCauseOf(member) === cause);
+  }
+
+  /** A response the pool fails over on: retry on another account if one is usable now. */
+  private failover(
+    response: AttemptResponse,
+    responseClass: ResponseClass,
+    cooldown: Cooldown | undefined,
+    health: HealthChange | undefined,
+    exhaustedWhenAlone: boolean,
+    now: number,
+  ): ResponseDecision {
+    const base = { class: responseClass, ...(cooldown && { cooldown }), ...(health && { health }) };
+    if (response.attemptNumber < this.policy.maxAttempts && this.usableUntried(response) > 0) return { kind: 'retry', ...base };
+    // A provider-wide fault held off by the guard is the provider's answer, not exhaustion.
+    if (!exhaustedWhenAlone) return { kind: 'pass', ...base };
+    const wait = this.earliestUsableAt() - now;
+    return { kind: 'exhausted', ...base, retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) };
+  }
+
+  private pass(
+    account: number,
+    responseClass: ResponseClass,
+    response: AttemptResponse,
+    health: HealthChange | undefined,
+    now: number,
+  ): ResponseDecision {
+    const headroom = headroomCooldown(response.header, now, this.policy.cooldown);
+    const cooldown = headroom === undefined ? undefined : this.cool(account, headroom, now);
+    return { kind: 'pass', class: responseClass, ...(cooldown && { cooldown }), ...(health && { health }) };
+  }
+
+  private cool(account: number, end: CooldownEnd, now: number): Cooldown {
     const subjectIndex = this.state.subjectIndexOf(account);
     this.state.cool(subjectIndex, end.until, end.cause, now);
     const subject = this.state.subjects[subjectIndex]!;
     // Report the cooldown as it now stands: extend-only may have kept a later, earlier-caused end.
-    const until = this.state.cooldowns.keyOf(subjectIndex);
-    const cause = this.state.causeOf(subjectIndex);
     return {
       subject: subject.name,
       accounts: subject.memberIds,
-      until: until ?? end.until,
-      cause: cause ?? end.cause,
+      until: this.state.cooldowns.keyOf(subjectIndex) ?? end.until,
+      cause: this.state.causeOf(subjectIndex) ?? end.cause,
     };
   }
 
-  /** Accounts usable now (not cooling) that the request has not tried, this attempt's included. */
+  /** A cooling or disabled account is unavailable until then; undefined if it is usable. */
+  private unavailableUntil(account: number): number | undefined {
+    if (this.state.isDisabled(account)) return this.state.probes.keyOf(account) ?? Infinity;
+    return this.state.coolingUntil(account);
+  }
+
+  /** Accounts usable now that the request has not tried, this attempt's account included. */
   private usableUntried(response: AttemptResponse): number {
     const tried = new Set(this.indicesOf(response.tried));
     const own = this.state.indexOf(response.accountId);
     if (own !== undefined) tried.add(own);
-    let usable = this.state.size - this.state.coolingCount;
-    for (const account of tried) if (!this.state.isCooling(account)) usable -= 1;
+    let usable = this.state.usableCount;
+    for (const account of tried) if (this.state.isUsable(account)) usable -= 1;
     return usable;
   }
 

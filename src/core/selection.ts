@@ -3,7 +3,7 @@
  * the scheduler owns the in-flight bookkeeping and sticky sessions.
  */
 import type { PoolState } from './pool-state';
-import type { PickReason } from './scheduling-types';
+import type { PickReason } from './decisions';
 import type { Random } from './clock';
 
 export interface Choice {
@@ -45,13 +45,14 @@ export function drawBalanced(state: PoolState, tried: readonly number[], random:
 }
 
 /**
- * No eligible account: every one is tried, cooling or at its concurrency limit. Never fails
- * (a pool has at least one account). In order of preference:
+ * No eligible account: every one is tried, cooling, disabled or at its concurrency limit. Never
+ * fails (a pool has at least one account). In order of preference:
  * 1. an untried account that is usable now but at its concurrency limit, least loaded first —
  *    an extra attempt over a local limit beats a certain 429 from an account that is cooling;
- * 2. the untried account whose cooldown ends first;
+ * 2. the untried, not disabled account whose cooldown ends first;
  * 3. every account tried: the one whose cooldown ends first;
- * 4. nothing cooling: the least loaded account.
+ * 4. nothing cooling: the least loaded account, else the disabled account probed soonest (a
+ *    disabled key is a certain fault, so only when nothing else exists).
  * Each step walks its heap in order and stops at the first untried account, so the cost is
  * O((|tried| + 1) log n) plus the size of the quota groups skipped.
  */
@@ -61,7 +62,7 @@ export function pickExhausted(state: PoolState, tried: ReadonlySet<number>): Cho
 
   let untried = -1;
   state.cooldowns.findInOrder((subject) => {
-    untried = firstUntried(state.subjects[subject]!.members, tried);
+    untried = firstUntried(state, state.subjects[subject]!.members, tried);
     return untried !== -1;
   });
   if (untried !== -1) return { account: untried, reason: 'earliest-cooldown' };
@@ -70,10 +71,12 @@ export function pickExhausted(state: PoolState, tried: ReadonlySet<number>): Cho
   if (earliest !== -1) return { account: state.subjects[earliest]!.members[0]!, reason: 'earliest-cooldown' };
 
   const leastLoaded = state.load.peek();
-  return { account: leastLoaded === -1 ? 0 : leastLoaded, reason: 'balanced' };
+  if (leastLoaded !== -1) return { account: leastLoaded, reason: 'balanced' };
+  const soonestProbe = state.probes.peek();
+  return { account: soonestProbe === -1 ? 0 : soonestProbe, reason: 'earliest-cooldown' };
 }
 
-function firstUntried(members: readonly number[], tried: ReadonlySet<number>): number {
-  for (const account of members) if (!tried.has(account)) return account;
+function firstUntried(state: PoolState, members: readonly number[], tried: ReadonlySet<number>): number {
+  for (const account of members) if (!tried.has(account) && !state.isDisabled(account)) return account;
   return -1;
 }

@@ -4,7 +4,7 @@
  * docs: a cache lives with the organization that wrote it), without letting a long cooldown hold the session hostage.
  */
 import { createHash } from 'node:crypto';
-import type { HeaderLookup, StickyPolicy } from './types';
+import type { HeaderLookup, StickyPolicy } from './policy';
 
 /**
  * The session key of a request: sha256 (hex) of the pool name and the first non-empty value of

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { CompiledConfig, CompiledPool } from '../config/types';
 import { poolForCluster } from '../config/pools';
+import { classifyBody } from '../core/classify';
+import type { Clock } from '../core/clock';
 import type { RequestAttempts } from '../core/ports';
 import { type PoolScheduler, type ResponseDecision, sessionKeyOf } from '../core/scheduler';
-import { readEnvoyContext, triedMetadata } from './envoy-context';
+import { attemptMetadata, readEnvoyContext } from './envoy-context';
 import { noPool } from './errors';
 import { overwriteHeader, readHeaders } from './headers';
 import type { HeaderMap, HeaderMutation, ProcessingRequest, ProcessingResponse } from './messages';
@@ -12,6 +15,13 @@ import type { HeaderMap, HeaderMutation, ProcessingRequest, ProcessingResponse }
 /** The response header the route's retry policy matches (envoy/envoy.yaml, retriable_headers). */
 export const FAILOVER_HEADER = 'x-keyswitch-failover';
 export const EXHAUSTED_HEADER = 'x-keyswitch-exhausted';
+/**
+ * Set by an Envoy rate limiter in front of the provider. The router then returns no-retry
+ * before it reads retriable_headers (retry_state_impl.cc, RetryStateImpl::wouldRetryFromHeaders),
+ * so keyswitch removes it from a response it marks for retry; envoy/envoy.yaml's mutation_rules
+ * allow exactly this x-envoy-* header.
+ */
+export const ENVOY_RATELIMITED_HEADER = 'x-envoy-ratelimited';
 
 /** One upstream attempt between its request headers and the end of its stream. */
 export interface Attempt {
@@ -19,17 +29,50 @@ export interface Attempt {
   readonly scheduler: PoolScheduler;
   readonly accountId: string;
   readonly attemptNumber: number;
-  readonly tried: ReadonlySet<string>;
+  /** Accounts of this request whose attempts reached the provider, this one excluded. */
+  readonly earlierTried: readonly string[];
+  /** Accounts of this request whose attempts never did, this one excluded. */
+  readonly earlierUnreached: readonly string[];
   readonly sessionKey: string | undefined;
+  readonly requestKey: string | undefined;
+  readonly probe: boolean;
+  /** Set while the error body of this attempt's response is awaited. */
+  awaitingBody?: AwaitedBody;
   released: boolean;
+}
+
+interface AwaitedBody {
+  readonly status: number;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly since: number;
+  readonly decision: ResponseDecision;
 }
 
 export interface AttemptDeps {
   readonly config: CompiledConfig;
   readonly schedulers: ReadonlyMap<string, PoolScheduler>;
   readonly requests: RequestAttempts;
+  readonly clock: Clock;
   readonly logger: Logger;
 }
+
+/** Provider-wide faults held off by the mass-fault guard are logged at most this often per pool. */
+const HELD_FAULT_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Asks Envoy for the (small) error body before the response headers move on: in BUFFERED_PARTIAL
+ * mode Envoy holds the headers until keyswitch answers the body message, and sends what it has
+ * once its buffer is full rather than failing the request (ext_proc.cc, processor_state.cc).
+ * Every other mode stays as envoy/envoy.yaml sets it.
+ */
+const READ_ERROR_BODY = {
+  request_header_mode: 'SEND',
+  response_header_mode: 'SEND',
+  request_body_mode: 'NONE',
+  response_body_mode: 'BUFFERED_PARTIAL',
+  request_trailer_mode: 'SKIP',
+  response_trailer_mode: 'SKIP',
+} as const;
 
 /**
  * Turns an attempt's Envoy messages into scheduling calls and the decisions back into header
@@ -39,6 +82,7 @@ export interface AttemptDeps {
 export class AttemptProcessor {
   /** Headers removed on every attempt of a pool: client credentials, and other pools' credential headers. */
   private readonly removals = new Map<string, readonly string[]>();
+  private readonly heldFaultLoggedAt = new Map<string, number>();
   private active = 0;
 
   constructor(private readonly deps: AttemptDeps) {
@@ -58,13 +102,13 @@ export class AttemptProcessor {
     const scheduler = this.deps.schedulers.get(pool.policy.name)!;
 
     const requestKey = context.requestId === undefined ? undefined : requestKeyOf(context.requestId);
-    const earlier = context.triedFromMetadata ?? this.fallbackTried(context.attemptCount, requestKey);
-    const tried = new Set(earlier.filter((id) => pool.secrets.has(id)));
+    const known = (id: string): boolean => pool.secrets.has(id);
+    const earlierTried = (context.triedFromMetadata ?? this.fallbackTried(context.attemptCount, requestKey)).filter(known);
+    const earlierUnreached = context.unreachedFromMetadata.filter((id) => known(id) && !earlierTried.includes(id));
     const sessionKey = sessionKeyOf(pool.policy.sticky, (name) => headers.get(name), pool.policy.name);
-    const pick = scheduler.pick({ tried, sessionKey });
-    const attemptNumber = context.attemptCount ?? tried.size + 1;
-    const nowTried = [...tried, pick.accountId];
-    if (requestKey) this.deps.requests.set(requestKey, nowTried);
+    const pick = scheduler.pick({ tried: new Set(earlierTried), unreached: new Set(earlierUnreached), sessionKey });
+    const attemptNumber = context.attemptCount ?? earlierTried.length + earlierUnreached.length + 1;
+    const unreached = earlierUnreached.filter((id) => id !== pick.accountId);
 
     this.active += 1;
     const secret = pool.secrets.get(pick.accountId)!;
@@ -88,31 +132,63 @@ export class AttemptProcessor {
         scheduler,
         accountId: pick.accountId,
         attemptNumber,
-        tried: new Set(nowTried),
+        earlierTried,
+        earlierUnreached: unreached,
         sessionKey,
+        requestKey,
+        probe: pick.reason === 'probe',
         released: false,
       },
       response: {
         request_headers: { response: { header_mutation: mutation } },
-        dynamic_metadata: triedMetadata(nowTried),
+        // Until its response headers come back, this attempt has not reached the provider.
+        dynamic_metadata: attemptMetadata(earlierTried, [...unreached, pick.accountId]),
       },
     };
   }
 
-  /** The attempt's response headers: cool the account if needed and ask Envoy to retry or not. */
+  /**
+   * The attempt's response headers: classify, cool or disable the account and ask Envoy to retry
+   * or not. When the pool reads error bodies and the status may carry one worth reading, Envoy
+   * is also asked for the body; the header-only decision stands unless the body changes it.
+   */
   respond(attempt: Attempt, headerMap: HeaderMap | undefined): ProcessingResponse {
     const headers = readHeaders(headerMap);
     const status = Number(headers.get(':status'));
-    const decision = attempt.scheduler.onResponse({
-      accountId: attempt.accountId,
-      attemptNumber: attempt.attemptNumber,
-      tried: attempt.tried,
-      status,
-      header: (name) => headers.get(name),
-      sessionKey: attempt.sessionKey,
-    });
-    this.log(attempt, status, decision);
-    return { response_headers: { response: mutationFor(decision) } };
+    const decision = this.decide(attempt, status, headers, undefined);
+    const nowTried = [...attempt.earlierTried, attempt.accountId];
+    if (attempt.requestKey) this.deps.requests.set(attempt.requestKey, nowTried);
+    const reply: ProcessingResponse = {
+      response_headers: { response: { header_mutation: mutationFor(decision) } },
+      dynamic_metadata: attemptMetadata(nowTried, attempt.earlierUnreached),
+    };
+    if (attempt.pool.policy.errorBodies?.statuses.has(status)) {
+      attempt.awaitingBody = { status, headers, since: performance.now(), decision };
+      reply.mode_override = READ_ERROR_BODY;
+    }
+    return reply;
+  }
+
+  /**
+   * The response body Envoy buffered on keyswitch's request. A body that is late, larger than
+   * the pool's limit or cut short by Envoy's buffer is not read: the header-only decision stands.
+   */
+  respondToBody(attempt: Attempt, body: Buffer, endOfStream: boolean): ProcessingResponse {
+    const awaited = attempt.awaitingBody;
+    attempt.awaitingBody = undefined;
+    const policy = attempt.pool.policy.errorBodies;
+    if (awaited === undefined || policy === undefined) return { response_body: { response: {} } };
+    const fields = { pool: attempt.pool.policy.name, account: attempt.accountId, attempt: attempt.attemptNumber, status: awaited.status };
+    const waitedMs = performance.now() - awaited.since;
+    if (!endOfStream || body.length > policy.maxBytes || waitedMs > policy.waitMs) {
+      const why = waitedMs > policy.waitMs ? 'late' : 'too large';
+      this.deps.logger.debug({ ...fields, bytes: body.length, waitedMs: Math.round(waitedMs) }, `error body ${why}: header-only decision stands`);
+      return { response_body: { response: {} } };
+    }
+    const bodyClass = classifyBody(awaited.status, body.toString('utf8'), policy.rules);
+    if (bodyClass === undefined) return { response_body: { response: {} } };
+    const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass);
+    return { response_body: { response: { header_mutation: mutationFor(decision) } } };
   }
 
   /**
@@ -130,7 +206,7 @@ export class AttemptProcessor {
     if (attempt.released) return;
     attempt.released = true;
     this.active -= 1;
-    attempt.scheduler.release(attempt.accountId);
+    attempt.scheduler.release(attempt.accountId, attempt.probe);
   }
 
   /** Attempts whose stream is still open: every stream's state must be freed when it ends. */
@@ -138,17 +214,54 @@ export class AttemptProcessor {
     return this.active;
   }
 
+  private decide(
+    attempt: Attempt,
+    status: number,
+    headers: ReadonlyMap<string, string>,
+    bodyClass: Parameters<PoolScheduler['onResponse']>[0]['bodyClass'],
+  ): ResponseDecision {
+    const decision = attempt.scheduler.onResponse({
+      accountId: attempt.accountId,
+      attemptNumber: attempt.attemptNumber,
+      tried: new Set([...attempt.earlierTried, attempt.accountId]),
+      status,
+      header: (name) => headers.get(name),
+      sessionKey: attempt.sessionKey,
+      probe: attempt.probe,
+      ...(bodyClass !== undefined && { bodyClass }),
+    });
+    this.log(attempt, status, decision);
+    return decision;
+  }
+
   private log(attempt: Attempt, status: number, decision: ResponseDecision): void {
-    const fields = { pool: attempt.pool.policy.name, account: attempt.accountId, attempt: attempt.attemptNumber, status };
+    const logger = this.deps.logger;
+    const pool = attempt.pool.policy.name;
+    const fields = { pool, account: attempt.accountId, attempt: attempt.attemptNumber, status, class: decision.class };
     if (decision.cooldown) {
       const { subject, accounts, until, cause } = decision.cooldown;
       // A member count, not the ids: a 10,000-account quota group must not make each 429 a 100 KB line.
-      this.deps.logger.info({ ...fields, subject, members: accounts.length, cause, until: new Date(until).toISOString() }, 'account cooling down');
+      logger.info({ ...fields, subject, members: accounts.length, cause, until: new Date(until).toISOString() }, 'account cooling down');
+    }
+    const health = decision.health;
+    if (health?.kind === 'disabled' && health.accounts.length > 0) {
+      logger.warn({ ...fields, cause: health.cause, members: health.accounts.length, probeAt: new Date(health.probeAt).toISOString() }, 'account disabled until its probe');
+    } else if (health?.kind === 'probe-failed') {
+      logger.warn({ ...fields, cause: health.cause, probeAt: new Date(health.probeAt).toISOString() }, 'probe failed: account stays disabled');
+    } else if (health?.kind === 'enabled') {
+      logger.info({ ...fields, members: health.accounts.length }, 'probe succeeded: account enabled');
+    } else if (health?.kind === 'held') {
+      const now = this.deps.clock.now();
+      const last = this.heldFaultLoggedAt.get(pool);
+      if (last === undefined || now - last >= HELD_FAULT_LOG_INTERVAL_MS) {
+        this.heldFaultLoggedAt.set(pool, now);
+        logger.warn(fields, 'provider-wide fault: disabling more accounts would exceed health.maxDisabledFraction; none disabled');
+      }
     }
     if (decision.kind === 'exhausted') {
-      this.deps.logger.warn({ ...fields, retryAfterSeconds: decision.retryAfterSeconds }, 'pool exhausted, upstream answer goes to the client');
+      logger.warn({ ...fields, decision: decision.kind, retryAfterSeconds: decision.retryAfterSeconds }, 'pool exhausted, upstream answer goes to the client');
     } else {
-      this.deps.logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
+      logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
     }
   }
 }
@@ -158,20 +271,19 @@ function requestKeyOf(requestId: string): string {
   return createHash('sha256').update(requestId).digest('base64url');
 }
 
-function mutationFor(decision: ResponseDecision): { header_mutation?: HeaderMutation } {
+function mutationFor(decision: ResponseDecision): HeaderMutation {
   switch (decision.kind) {
     case 'pass':
-      return {};
+      // A marker the provider sent would make Envoy replay a request that was already answered.
+      return { remove_headers: [FAILOVER_HEADER] };
     case 'retry':
-      return { header_mutation: { set_headers: [overwriteHeader(FAILOVER_HEADER, 'retry')] } };
+      return { set_headers: [overwriteHeader(FAILOVER_HEADER, 'retry')], remove_headers: [ENVOY_RATELIMITED_HEADER] };
     case 'exhausted':
       // SDKs read retry-after-ms before retry-after: the failed account's value must not win
       // over the pool's. The marker goes too, so no retry can follow whatever the provider sent.
       return {
-        header_mutation: {
-          set_headers: [overwriteHeader('retry-after', String(decision.retryAfterSeconds)), overwriteHeader(EXHAUSTED_HEADER, 'true')],
-          remove_headers: ['retry-after-ms', 'x-ms-retry-after-ms', FAILOVER_HEADER],
-        },
+        set_headers: [overwriteHeader('retry-after', String(decision.retryAfterSeconds)), overwriteHeader(EXHAUSTED_HEADER, 'true')],
+        remove_headers: ['retry-after-ms', 'x-ms-retry-after-ms', FAILOVER_HEADER],
       };
   }
 }

@@ -1,4 +1,4 @@
-import type { ProcessingRequest, StructOut, ValueIn } from './messages';
+import type { ProcessingRequest, StructOut, ValueIn, ValueOut } from './messages';
 
 /** The dynamic-metadata namespace keyswitch writes and reads back on the next attempt. */
 export const METADATA_NAMESPACE = 'keyswitch';
@@ -12,10 +12,13 @@ export interface EnvoyContext {
   /** 1-based; undefined when Envoy sent neither the attribute nor x-envoy-attempt-count. */
   readonly attemptCount: number | undefined;
   /**
-   * Accounts earlier attempts of this request used, from dynamic metadata; undefined when
-   * Envoy forwarded no keyswitch metadata at all (a first attempt, or a build that does not).
+   * Accounts whose earlier attempts of this request reached the provider (their response headers
+   * came back), from dynamic metadata; undefined when Envoy forwarded no keyswitch metadata at
+   * all (a first attempt, or a build that does not).
    */
   readonly triedFromMetadata: readonly string[] | undefined;
+  /** Accounts picked by earlier attempts whose response never came (connect failure, reset). */
+  readonly unreachedFromMetadata: readonly string[];
 }
 
 export function readEnvoyContext(request: ProcessingRequest, headers: ReadonlyMap<string, string>): EnvoyContext {
@@ -25,19 +28,31 @@ export function readEnvoyContext(request: ProcessingRequest, headers: ReadonlyMa
     clusterName: stringOf(attributes['xds.cluster_name']),
     requestId: stringOf(attributes['request.id']) ?? headers.get('x-request-id'),
     attemptCount: countOf(attributes['upstream.request_attempt_count']) ?? countOf(headers.get('x-envoy-attempt-count')),
-    triedFromMetadata: ours && (ours.tried?.listValue?.values ?? []).map(stringOf).filter((id): id is string => id !== undefined),
+    triedFromMetadata: ours && idsOf(ours.tried),
+    unreachedFromMetadata: ours ? idsOf(ours.unreached) : [],
   };
 }
 
-/** dynamic_metadata for the request_headers reply: the namespace is the top-level key. */
-export function triedMetadata(tried: readonly string[]): StructOut {
+/**
+ * dynamic_metadata for a reply: the namespace is the top-level key. Written on both replies of
+ * an attempt: at request_headers the picked account is `unreached` (it may never answer), at
+ * response_headers it moves to `tried`. Envoy merges each write into the namespace key by key,
+ * so the later write replaces both lists.
+ */
+export function attemptMetadata(tried: readonly string[], unreached: readonly string[]): StructOut {
   return {
     fields: {
-      [METADATA_NAMESPACE]: {
-        structValue: { fields: { tried: { listValue: { values: tried.map((id) => ({ stringValue: id })) } } } },
-      },
+      [METADATA_NAMESPACE]: { structValue: { fields: { tried: listOf(tried), unreached: listOf(unreached) } } },
     },
   };
+}
+
+function listOf(ids: readonly string[]): ValueOut {
+  return { listValue: { values: ids.map((id) => ({ stringValue: id })) } };
+}
+
+function idsOf(value: ValueIn | undefined): string[] {
+  return (value?.listValue?.values ?? []).map(stringOf).filter((id): id is string => id !== undefined);
 }
 
 function stringOf(value: ValueIn | undefined): string | undefined {

@@ -5,4 +5,4 @@ export type { HeaderMutation } from './generated/envoy/service/ext_proc/v3/Heade
 export type { HeaderMap__Output as HeaderMap } from './generated/envoy/config/core/v3/HeaderMap';
 export type { HeaderValueOption } from './generated/envoy/config/core/v3/HeaderValueOption';
 export type { Struct as StructOut } from './generated/google/protobuf/Struct';
-export type { Value__Output as ValueIn } from './generated/google/protobuf/Value';
+export type { Value__Output as ValueIn, Value as ValueOut } from './generated/google/protobuf/Value';

@@ -61,8 +61,12 @@ export function handleProcessStream(call: ProcessStream, processor: AttemptProce
       case 'request_body':
         requireAttempt('request_body');
         return { request_body: { response: {} } };
-      case 'response_body':
-        return { response_body: { response: {} } };
+      case 'response_body': {
+        const body = message.response_body;
+        return attempt
+          ? processor.respondToBody(attempt, body?.body ?? Buffer.alloc(0), body?.end_of_stream === true)
+          : { response_body: { response: {} } };
+      }
       case 'request_trailers':
         requireAttempt('request_trailers');
         return { request_trailers: {} };

@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import type { Clock } from '../../src/core/clock';
 import { PoolScheduler } from '../../src/core/scheduler';
 import type { SessionBindings } from '../../src/core/ports';
-import type { AccountSpec, PoolPolicy } from '../../src/core/types';
+import type { AccountSpec, PoolPolicy } from '../../src/core/policy';
 import { mulberry32 } from '../support/fake-clock';
 
 const PICKS = 300_000;
@@ -31,6 +31,7 @@ function policy(size: number): PoolPolicy {
     failoverStatuses: new Set([429, 529]),
     maxAttempts: 4,
     cooldown: { defaultMs: 30_000, overloadMs: 10_000, maxMs: 3_600_000 },
+    health: { disableOn: new Set([401]), probeAfterMs: 600_000, probeMaxMs: 86_400_000, maxDisabledFraction: 0.5 },
     accounts,
   };
 }
@@ -108,6 +109,6 @@ export function schedulerBench(): void {
     `heap used: ${(before / 1048576).toFixed(1)} MiB before, ${(after / 1048576).toFixed(1)} MiB after creating a ` +
       `10,000-account scheduler (+${((after - before) / 1048576).toFixed(2)} MiB, ${Math.round((after - before) / 10_000)} B/account)`,
   );
-  console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s (${kept.inFlight('account-0')} in flight)`);
+  console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s (${kept.view('account-0')?.inFlight} in flight)`);
 }
 

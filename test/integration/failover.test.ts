@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bootstrapVariant, extProcOf } from '../support/envoy-emulator/bootstrap-variant';
 import { FakeClock } from '../support/fake-clock';
-import { type Gateway, startGateway } from '../support/gateway';
+import { type Gateway, credentialsSince, startGateway, withGateway as withGatewayOn } from '../support/gateway';
 import { eventually } from '../support/keyswitch';
 
 // Issue 3's acceptance, end to end over real sockets: client → Envoy emulator (envoy/envoy.yaml)
@@ -10,6 +10,14 @@ import { eventually } from '../support/keyswitch';
 // checked without sleeping. Priorities make the first pick deterministic: a, then b, then c.
 
 const ENV = { KEY_A: 'key-a', KEY_B: 'key-b', KEY_C: 'key-c', AN_1: 'an-key' };
+
+/** The gateway on this file's config unless the test brings its own. */
+function withGateway(
+  options: { configYaml?: string; clock?: FakeClock; random?: () => number },
+  body: Parameters<typeof withGatewayOn>[1],
+): Promise<void> {
+  return withGatewayOn({ configYaml: config(), env: ENV, ...options }, body);
+}
 
 function config(options: { maxAttempts?: number; quotaGroupAB?: boolean } = {}): string {
   const group = options.quotaGroupAB ? ', quotaGroup: org-a' : '';
@@ -31,29 +39,6 @@ pools:
     accounts:
       - { id: an-1, secret: { env: AN_1 } }
 `;
-}
-
-async function withGateway(
-  options: { configYaml?: string; clock?: FakeClock; random?: () => number },
-  body: (gateway: Gateway, clock: FakeClock) => Promise<void>,
-): Promise<void> {
-  const clock = options.clock ?? new FakeClock();
-  const gateway = await startGateway({
-    configYaml: options.configYaml ?? config(),
-    env: ENV,
-    clock,
-    random: options.random ?? (() => 0.5),
-  });
-  try {
-    await body(gateway, clock);
-  } finally {
-    await gateway.stop();
-  }
-}
-
-/** Credentials that reached the provider since `from`, in order. */
-function credentialsSince(gateway: Gateway, from: number): Array<string | undefined> {
-  return gateway.upstream.calls.slice(from).map((call) => call.credential);
 }
 
 test('A answers 429 retry-after 30: the client gets B’s 200, A rests 30 s and serves again after', async () => {
@@ -98,9 +83,9 @@ test('A answers 529: B serves and A gets the overload cooldown, not the default 
   });
 });
 
-test('400, 401 and 500 from A pass through untouched: no retry, no cooldown', async () => {
+test('400, 403 and 500 from A pass through untouched: no retry, no cooldown', async () => {
   await withGateway({}, async (gateway) => {
-    for (const status of [400, 401, 500]) {
+    for (const status of [400, 403, 500]) {
       gateway.upstream.setAnswer('key-a', { status, headers: { 'x-provider': 'said-so' }, body: { error: `status ${status}` } });
       const seen = gateway.upstream.calls.length;
       const response = await gateway.send();

@@ -20,7 +20,7 @@ describe('ext_proc protocol over a real socket', () => {
     await keyswitch.stop();
   });
 
-  test('two-phase flow: credential on request headers, nothing added to a 200, clean end', async () => {
+  test('two-phase flow: credential on request headers, a 200 only loses any retry marker, clean end', async () => {
     const call = openProcess(client);
     call.send(requestHeaders({ authorization: 'Bearer client-key', 'x-request-id': 'r-flow' }, { 'xds.cluster_name': 'llm_openai', 'request.id': 'r-flow' }));
     const first = await call.reply(1);
@@ -31,13 +31,20 @@ describe('ext_proc protocol over a real socket', () => {
     assert.equal(option.header.value, undefined, 'value must stay unset: Envoy >= 1.32 rejects value + raw_value');
     assert.equal(option.append, undefined, 'append unset means overwrite in ext_proc');
     assert.ok(first.request_headers.response.header_mutation.remove_headers.includes('x-api-key'));
-    const tried = first.dynamic_metadata.fields.keyswitch.structValue.fields.tried.listValue.values.map((v: any) => v.stringValue);
-    assert.equal(tried.length, 1);
+    // Until its response headers come back, the picked account has not reached the provider.
+    const ids = (reply: any, key: string): string[] =>
+      (reply.dynamic_metadata.fields.keyswitch.structValue.fields[key].listValue.values ?? []).map((v: any) => v.stringValue);
+    const picked = set.authorization!.replace('Bearer demo-key-', 'demo-');
+    assert.deepEqual(ids(first, 'tried'), []);
+    assert.deepEqual(ids(first, 'unreached'), [picked]);
 
     call.send(responseHeaders(200));
     const second = await call.reply(2);
     assert.equal(second.response, 'response_headers');
-    assert.deepEqual(second.response_headers.response ?? {}, {});
+    assert.deepEqual(second.response_headers.response.header_mutation.remove_headers, ['x-keyswitch-failover']);
+    assert.deepEqual(second.response_headers.response.header_mutation.set_headers ?? [], []);
+    assert.deepEqual(ids(second, 'tried'), [picked]);
+    assert.deepEqual(ids(second, 'unreached'), []);
     call.call.end();
     assert.equal((await call.ended).code, grpc.status.OK);
     await eventually(() => keyswitch.app.activeAttempts() === 0, 'attempt freed');

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Clock, Random } from '../../src/core/clock';
+import { FakeClock } from './fake-clock';
 import { type EnvoyEmulator, startEnvoyEmulator } from './envoy-emulator';
 import { type ClientResponse, httpRequest } from './http-client';
 import { projectBootstrapPath } from './envoy-emulator/bootstrap-variant';
@@ -57,4 +58,26 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       await keyswitch.stop();
     },
   };
+}
+
+/**
+ * A gateway on a fake clock (random 0.5 unless given) for the length of `body`; stopped
+ * whatever happens.
+ */
+export async function withGateway(
+  options: Omit<GatewayOptions, 'clock'> & { readonly clock?: FakeClock },
+  body: (gateway: Gateway, clock: FakeClock) => Promise<void>,
+): Promise<void> {
+  const clock = options.clock ?? new FakeClock();
+  const gateway = await startGateway({ random: () => 0.5, ...options, clock });
+  try {
+    await body(gateway, clock);
+  } finally {
+    await gateway.stop();
+  }
+}
+
+/** Credentials that reached the provider since call number `from`, in order. */
+export function credentialsSince(gateway: Gateway, from: number): Array<string | undefined> {
+  return gateway.upstream.calls.slice(from).map((call) => call.credential);
 }

@@ -57,6 +57,8 @@ export interface ScriptedUpstream {
   callsFor(credential: string): UpstreamCall[];
   /** Replace (or add) the answer for one credential. */
   setAnswer(credential: string, entry: ScriptEntry): void;
+  /** Replace the answer for credentials the script does not name. */
+  defaultAnswerIs(answer: ScriptedAnswer | AnswerFn): void;
   stop(): Promise<void>;
 }
 
@@ -72,10 +74,11 @@ export async function startScriptedUpstream(options: ScriptedUpstreamOptions = {
   const script = new Map<string, ScriptEntry>(Object.entries(options.script ?? {}));
   const served = new Map<string, number>(); // per script key: answers already given from a list
   const calls: UpstreamCall[] = [];
+  let defaultAnswer = options.defaultAnswer ?? DEFAULT_ANSWER;
 
   const answerFor = async (call: UpstreamCall): Promise<ScriptedAnswer> => {
     const key = [...script.keys()].find((k) => matches(k, call.credential));
-    const entry = key === undefined ? options.defaultAnswer ?? DEFAULT_ANSWER : script.get(key);
+    const entry = key === undefined ? defaultAnswer : script.get(key);
     if (entry === undefined) return DEFAULT_ANSWER;
     if (typeof entry === 'function') return entry(call);
     if (!Array.isArray(entry)) return entry;
@@ -128,6 +131,9 @@ export async function startScriptedUpstream(options: ScriptedUpstreamOptions = {
     setAnswer: (credential, entry) => {
       script.set(credential, entry);
       served.delete(credential);
+    },
+    defaultAnswerIs: (answer) => {
+      defaultAnswer = answer;
     },
     stop: () => new Promise<void>((resolve) => {
       server.close(() => resolve());

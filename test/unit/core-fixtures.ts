@@ -1,7 +1,7 @@
 /** Shared by the core-* unit tests: a fake clock, a seeded PRNG, pools and header lookups. */
 import type { Random } from '../../src/core/clock';
 import { FakeClock, mulberry32 } from '../support/fake-clock';
-import type { AccountSpec, HeaderLookup, PoolPolicy, StickyPolicy } from '../../src/core/types';
+import type { AccountSpec, HeaderLookup, PoolPolicy, StickyPolicy } from '../../src/core/policy';
 import { PoolScheduler } from '../../src/core/scheduler';
 import { createMemoryStateStore } from '../../src/state/memory-store';
 
@@ -27,6 +27,7 @@ export function pool(accounts: AccountSpec[], extra: Partial<PoolPolicy> = {}): 
     failoverStatuses: new Set([429, 503, 529]),
     maxAttempts: 4,
     cooldown: { defaultMs: 30_000, overloadMs: 10_000, maxMs: 3_600_000 },
+    health: { disableOn: new Set([401]), probeAfterMs: 600_000, probeMaxMs: 86_400_000, maxDisabledFraction: 0.5 },
     accounts,
     ...extra,
   };

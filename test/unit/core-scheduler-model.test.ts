@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccountSpec } from '../../src/core/types';
+import type { AccountSpec } from '../../src/core/policy';
 import { account, mulberry32, pool, response, setup } from './core-fixtures';
 
 function randomAccounts(random: () => number, count: number): AccountSpec[] {
@@ -93,8 +93,8 @@ describe('PoolScheduler vs a brute-force model', () => {
         }
 
         for (const a of accounts) {
-          assert.equal(scheduler.coolingUntil(a.id), cooling(a.id) ? until.get(a.id) : undefined, a.id);
-          assert.equal(scheduler.inFlight(a.id), inFlight.get(a.id));
+          assert.equal(scheduler.view(a.id)?.coolingUntil, cooling(a.id) ? until.get(a.id) : undefined, a.id);
+          assert.equal(scheduler.view(a.id)?.inFlight, inFlight.get(a.id));
         }
         const ends = accounts.map((a) => (cooling(a.id) ? until.get(a.id)! : clock.now()));
         assert.equal(scheduler.earliestUsableAt(), Math.min(...ends));

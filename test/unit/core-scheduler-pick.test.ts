@@ -30,8 +30,8 @@ describe('pick: spreading by weight', () => {
     assert.equal(scheduler.pick(none).accountId, 'a'); // a vs b, both idle: first draw kept
     assert.equal(scheduler.pick(none).accountId, 'b'); // a (1 in flight) vs b (idle): b
     assert.equal(scheduler.pick(none).accountId, 'b'); // b vs a, both at 1: first draw kept
-    assert.equal(scheduler.inFlight('a'), 1);
-    assert.equal(scheduler.inFlight('b'), 2);
+    assert.equal(scheduler.view('a')?.inFlight, 1);
+    assert.equal(scheduler.view('b')?.inFlight, 2);
   });
 
   it('load is compared per unit of weight, not by attempts in flight', () => {
@@ -94,8 +94,8 @@ describe('pick: tried and concurrency', () => {
     const { scheduler } = setup(pool([account('a')]));
     scheduler.release('a');
     scheduler.release('nobody');
-    assert.equal(scheduler.inFlight('a'), 0);
-    assert.equal(scheduler.inFlight('nobody'), 0);
+    assert.equal(scheduler.view('a')?.inFlight, 0);
+    assert.equal(scheduler.view('nobody'), undefined);
   });
 });
 
@@ -132,7 +132,7 @@ describe('pick: nothing eligible', () => {
     scheduler.pick(none);
     scheduler.pick(none);
     scheduler.pick(none);
-    assert.equal(scheduler.inFlight('a') + scheduler.inFlight('b'), 3);
+    assert.equal(scheduler.view('a')!.inFlight + scheduler.view('b')!.inFlight, 3);
     assert.deepEqual(scheduler.pick(none), { accountId: 'b', reason: 'balanced' }); // 2/4 < 1/1
   });
 

@@ -8,20 +8,20 @@ describe('onResponse: cooldown length', () => {
     const { scheduler } = setup(pool([account('a'), account('b')]));
     const decision = scheduler.onResponse(response('a', 429));
     assert.deepEqual(decision.cooldown, { subject: 'a', accounts: ['a'], until: T0 + 30_000, cause: 'rate-limit' });
-    assert.equal(scheduler.coolingUntil('a'), T0 + 30_000);
-    assert.equal(scheduler.coolingUntil('b'), undefined);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 30_000);
+    assert.equal(scheduler.view('b')?.coolingUntil, undefined);
   });
 
   it('a reset header sets the end', () => {
     const { scheduler } = setup(pool([account('a'), account('b')]));
     scheduler.onResponse(response('a', 429, { 'x-ratelimit-reset-requests': '1.5s' }));
-    assert.equal(scheduler.coolingUntil('a'), T0 + 1_500);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 1_500);
   });
 
   it('no cooldown lasts longer than maxMs', () => {
     const { scheduler } = setup(pool([account('a'), account('b')]));
     scheduler.onResponse(response('a', 429, { 'retry-after': String(6 * 3600) }));
-    assert.equal(scheduler.coolingUntil('a'), T0 + 3_600_000);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 3_600_000);
   });
 
   it('overload (529, 503) cools for overloadMs × [0.8, 1.2) and ignores retry-after', () => {
@@ -46,19 +46,19 @@ describe('onResponse: cooldown length', () => {
     scheduler.onResponse(response('a', 429, { 'retry-after': '60' }));
     const shorter = scheduler.onResponse(response('a', 429, { 'retry-after': '10' }));
     assert.equal(shorter.cooldown?.until, T0 + 60_000);
-    assert.equal(scheduler.coolingUntil('a'), T0 + 60_000);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 60_000);
     scheduler.onResponse(response('a', 429, { 'retry-after': '90' }));
-    assert.equal(scheduler.coolingUntil('a'), T0 + 90_000);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 90_000);
   });
 
   it('a cooldown ends when the clock reaches it, without any timer', () => {
     const { scheduler, clock } = setup(pool([account('a')]));
     scheduler.onResponse(response('a', 429, { 'retry-after': '10' }));
     clock.advance(9_999);
-    assert.equal(scheduler.coolingUntil('a'), T0 + 10_000);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 10_000);
     assert.equal(scheduler.earliestUsableAt(), T0 + 10_000);
     clock.advance(1);
-    assert.equal(scheduler.coolingUntil('a'), undefined);
+    assert.equal(scheduler.view('a')?.coolingUntil, undefined);
     assert.equal(scheduler.earliestUsableAt(), clock.now());
     assert.deepEqual(scheduler.pick({ tried: new Set() }), { accountId: 'a', reason: 'balanced' });
   });
@@ -72,10 +72,11 @@ describe('onResponse: quota groups', () => {
     const decision = scheduler.onResponse(response('a', 429, { 'retry-after': '20' }));
     assert.deepEqual(decision, {
       kind: 'retry',
+      class: 'rate-limit',
       cooldown: { subject: 'org-1', accounts: ['a', 'b'], until: T0 + 20_000, cause: 'rate-limit' },
     });
-    assert.equal(scheduler.coolingUntil('b'), T0 + 20_000);
-    assert.equal(scheduler.coolingUntil('c'), undefined);
+    assert.equal(scheduler.view('b')?.coolingUntil, T0 + 20_000);
+    assert.equal(scheduler.view('c')?.coolingUntil, undefined);
     for (let i = 0; i < 20; i++) {
       const pick = scheduler.pick({ tried: new Set(['a']) });
       assert.equal(pick.accountId, 'c');
@@ -86,7 +87,7 @@ describe('onResponse: quota groups', () => {
   it('a group named like an account id does not cool that account', () => {
     const { scheduler } = setup(pool([account('a', { quotaGroup: 'x' }), account('x')]));
     scheduler.onResponse(response('a', 429));
-    assert.equal(scheduler.coolingUntil('x'), undefined);
+    assert.equal(scheduler.view('x')?.coolingUntil, undefined);
   });
 });
 
@@ -114,7 +115,7 @@ describe('onResponse: retry or exhausted', () => {
   it('a tried account that is not cooling does not justify a retry, but counts for retry-after', () => {
     // a answered 500 (not a failover status), c cools; b's 429 leaves nothing untried and usable.
     const { scheduler } = setup(pool(['a', 'b', 'c'].map((id) => account(id))));
-    assert.deepEqual(scheduler.onResponse(response('a', 500)), { kind: 'pass' });
+    assert.deepEqual(scheduler.onResponse(response('a', 500)), { kind: 'pass', class: 'other' });
     scheduler.onResponse(response('c', 429, { 'retry-after': '90' }));
     const decision = scheduler.onResponse(response('b', 429, {}, 2, ['a', 'b']));
     assert.equal(decision.kind, 'exhausted');
@@ -128,20 +129,20 @@ describe('onResponse: retry or exhausted', () => {
     assert.equal(decision.kind === 'exhausted' && decision.retryAfterSeconds, 30);
   });
 
-  it('an unknown account id cools nothing and does not throw', () => {
+  it('an unknown account id (removed by a reload) cools nothing, and its request still fails over', () => {
     const { scheduler } = setup(pool([account('a')]));
     const decision = scheduler.onResponse(response('ghost', 429, {}, 1, ['ghost']));
     assert.equal(decision.kind, 'retry');
-    assert.deepEqual(decision.cooldown?.accounts, []);
-    assert.equal(scheduler.coolingUntil('a'), undefined);
+    assert.equal(decision.cooldown, undefined);
+    assert.equal(scheduler.view('a')?.coolingUntil, undefined);
   });
 });
 
 describe('onResponse: pass and headroom', () => {
   it('a status outside the failover list passes without a cooldown', () => {
     const { scheduler } = setup(pool([account('a')]));
-    assert.deepEqual(scheduler.onResponse(response('a', 400, { 'retry-after': '30' })), { kind: 'pass' });
-    assert.equal(scheduler.coolingUntil('a'), undefined);
+    assert.deepEqual(scheduler.onResponse(response('a', 400, { 'retry-after': '30' })), { kind: 'pass', class: 'other' });
+    assert.equal(scheduler.view('a')?.coolingUntil, undefined);
   });
 
   it('a 200 with a remaining header at zero cools the account until its reset', () => {
@@ -154,6 +155,7 @@ describe('onResponse: pass and headroom', () => {
     );
     assert.deepEqual(decision, {
       kind: 'pass',
+      class: 'success',
       cooldown: { subject: 'g', accounts: ['a', 'b'], until: T0 + 7_000, cause: 'headroom' },
     });
     assert.equal(scheduler.pick({ tried: new Set() }).accountId, 'c');
@@ -162,7 +164,7 @@ describe('onResponse: pass and headroom', () => {
   it('a 200 with headroom left changes nothing', () => {
     const { scheduler } = setup(pool([account('a')]));
     const ok = response('a', 200, { 'x-ratelimit-remaining-requests': '10', 'x-ratelimit-reset-requests': '1s' });
-    assert.deepEqual(scheduler.onResponse(ok), { kind: 'pass' });
+    assert.deepEqual(scheduler.onResponse(ok), { kind: 'pass', class: 'success' });
   });
 
   it('a failover status takes the latest of retry-after and the exhausted dimension', () => {
@@ -170,6 +172,6 @@ describe('onResponse: pass and headroom', () => {
     scheduler.onResponse(
       response('a', 429, { 'retry-after': '3', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '8s' }),
     );
-    assert.equal(scheduler.coolingUntil('a'), T0 + 8_000);
+    assert.equal(scheduler.view('a')?.coolingUntil, T0 + 8_000);
   });
 });
