@@ -37,6 +37,12 @@ const ONE_PROBLEM: ReadonlyArray<readonly [string, string, string]> = [
   ['secret-env-reserved-prefix', 'pools[0].accounts[0].secret.env', 'KEYSWITCH_OA_1: the KEYSWITCH_ prefix is reserved'],
   ['secret-file-and-env', 'pools[0].accounts[0].secret', 'must set exactly one of file or env'],
   ['bad-header-name', 'pools[0].credential.header', 'must be an HTTP header name (token characters only), got "x api key"'],
+  ['disable-on-overlaps-statuses', 'pools[0].failover.statuses', 'status 401 is in both statuses (cool down) and disableOn (disable)'],
+  ['disabled-fraction-over-one', 'pools[0].health.maxDisabledFraction', 'must be a number in 0..1, got 1.5'],
+  ['probe-bad-duration', 'pools[0].health.probeAfter', 'must be a duration > 0'],
+  ['probe-after-over-max', 'pools[0].health.probeAfter', 'must not be longer than probeMax'],
+  ['body-rule-bad-class', 'pools[0].errorBodies.rules[0].class', 'must be one of billing, rate-limit, overload, request, got "broke"'],
+  ['body-rule-matches-everything', 'pools[0].errorBodies.rules[0]', 'needs path (with equals or contains) or contains'],
   ['cooldown-default-over-max', 'pools[0].cooldown.default', 'must not be longer than max "1h", got "2h"'],
 ];
 

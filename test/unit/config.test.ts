@@ -25,6 +25,21 @@ describe('config: a good file compiles', () => {
     assert.deepEqual([...openai.policy.failoverStatuses], [429, 529, 503]);
     assert.equal(openai.policy.maxAttempts, 3);
     assert.deepEqual(openai.policy.cooldown, { defaultMs: 45_000, overloadMs: 5_000, maxMs: 3_600_000 });
+    assert.deepEqual({ ...openai.policy.health, disableOn: [...openai.policy.health.disableOn] }, {
+      disableOn: [401, 402, 403],
+      probeAfterMs: 300_000,
+      probeMaxMs: 7_200_000,
+      maxDisabledFraction: 0.25,
+    });
+    const bodies = openai.policy.errorBodies!;
+    assert.deepEqual([bodies.maxBytes, bodies.waitMs, [...bodies.statuses]], [4096, 50, [429, 400]]);
+    assert.deepEqual(
+      bodies.rules.map((rule) => ({ ...rule, statuses: [...rule.statuses] })),
+      [
+        { statuses: [429], path: ['error', 'code'], equals: 'insufficient_quota', class: 'billing' },
+        { statuses: [400], contains: 'credit balance', class: 'billing' },
+      ],
+    );
     assert.deepEqual(openai.policy.sticky, {
       headers: ['session_id', 'x-session-id'],
       ttlMs: 1_800_000,
@@ -50,6 +65,10 @@ describe('config: a good file compiles', () => {
     assert.deepEqual([...anthropic.policy.failoverStatuses], [429, 529]);
     assert.equal(anthropic.policy.maxAttempts, 4);
     assert.deepEqual(anthropic.policy.cooldown, { defaultMs: 30_000, overloadMs: 10_000, maxMs: 21_600_000 });
+    assert.deepEqual([...anthropic.policy.health.disableOn], [401]);
+    assert.deepEqual([anthropic.policy.health.probeAfterMs, anthropic.policy.health.probeMaxMs], [600_000, 86_400_000]);
+    assert.equal(anthropic.policy.health.maxDisabledFraction, 0.5);
+    assert.equal(anthropic.policy.errorBodies, undefined, 'error bodies are read only when a pool opts in');
     assert.equal(anthropic.policy.sticky, undefined);
     assert.deepEqual(anthropic.policy.accounts, [{ id: 'an-1', priority: 0, weight: 1 }]);
   });

@@ -203,3 +203,21 @@ describe('headroomResetAt', () => {
     assert.equal(headroomResetAt(headers(values), T0, 60_000), T0 + 60_000);
   });
 });
+
+describe("absolute resets follow the provider's Date, durations do not", () => {
+  const behind = new Date(T0 - 60_000).toUTCString(); // the provider's clock is a minute slow
+  const ahead = new Date(T0 + 60_000).toUTCString();
+  const cases: [string, Record<string, string>, number | undefined][] = [
+    ['epoch seconds 45 s after a slow Date', { date: behind, 'anthropic-ratelimit-unified-reset': epoch(T0 - 15_000) }, T0 + 45_000],
+    ['RFC 3339 45 s after a slow Date', { date: behind, 'anthropic-ratelimit-requests-reset': iso(T0 - 15_000) }, T0 + 45_000],
+    ['HTTP-date retry-after 45 s after a fast Date', { date: ahead, 'retry-after': new Date(T0 + 105_000).toUTCString() }, T0 + 45_000],
+    ['a fast Date does not double a reset', { date: ahead, 'anthropic-ratelimit-requests-reset': iso(T0 + 90_000) }, T0 + 30_000],
+    ['seconds are not shifted', { date: behind, 'retry-after': '30' }, T0 + 30_000],
+    ['Go durations are not shifted', { date: behind, 'x-ratelimit-reset-requests': '10s' }, T0 + 10_000],
+    ['an unparsable Date is ignored', { date: 'yesterday', 'anthropic-ratelimit-unified-reset': epoch(T0 + 20_000) }, T0 + 20_000],
+    ['a Date days off is ignored', { date: new Date(T0 - 3 * 86_400_000).toUTCString(), 'anthropic-ratelimit-unified-reset': epoch(T0 + 20_000) }, T0 + 20_000],
+  ];
+  for (const [name, values, expected] of cases) {
+    it(name, () => assert.equal(resetAtFromHeaders(headers(values), T0, MAX), expected));
+  }
+});
