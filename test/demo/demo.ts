@@ -1,8 +1,9 @@
 /**
  * `npm run demo`: keyswitch on its embedded defaults (the real binary, no KEYSWITCH_CONFIG),
- * a scripted provider on 127.0.0.1 that rate-limits one of the three demo accounts, and the Envoy
- * emulator configured by envoy/envoy.yaml, sending a burst of requests. Prints the accounts each
- * request tried and its final status, then a summary. Exits 1 if a client saw a 429.
+ * a scripted provider on 127.0.0.1 that refuses one of the three demo accounts' key (401) and
+ * rate-limits another, and the Envoy emulator configured by envoy/envoy.yaml, sending a burst of
+ * requests. Prints the accounts each request tried and its final status, then a summary. Exits 1
+ * if a client saw anything but a 200.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as os from 'node:os';
@@ -15,14 +16,19 @@ import { startScriptedUpstream } from '../support/scripted-upstream';
 const MAIN = path.resolve(__dirname, '../../src/main.js');
 const WAVES = 4;
 const PER_WAVE = 5;
+const REFUSED = 'demo-a';
 const LIMITED = 'demo-b';
 
 async function main(): Promise<number> {
   const socket = path.join(os.tmpdir(), `keyswitch-demo-${process.pid}.sock`);
   const keyswitch = await startKeyswitchProcess(socket);
   const provider = await startScriptedUpstream({
-    // demo-b is rate limited for one second at a time, so it is limited again in every wave.
-    script: { 'demo-key-b': { status: 429, headers: { 'retry-after': '1' }, body: { error: { type: 'rate_limit_error' } } } },
+    script: {
+      // demo-a's key is refused: keyswitch disables it after its first 401.
+      'demo-key-a': { status: 401, body: { error: { type: 'authentication_error', message: 'invalid x-api-key' } } },
+      // demo-b is rate limited for one second at a time, so it is limited again in every wave.
+      'demo-key-b': { status: 429, headers: { 'retry-after': '1' }, body: { error: { type: 'rate_limit_error' } } },
+    },
   });
   const envoy = await startEnvoyEmulator({
     bootstrapPath: projectBootstrapPath(),
@@ -30,7 +36,7 @@ async function main(): Promise<number> {
     clusters: { llm_openai: provider.url, llm_anthropic: provider.url },
   });
   console.log(`keyswitch (embedded demo pool: demo-a, demo-b, demo-c) on unix:${socket}`);
-  console.log(`provider on ${provider.url} rate-limits ${LIMITED}; Envoy emulator on ${envoy.url} reads envoy/envoy.yaml\n`);
+  console.log(`provider on ${provider.url} refuses ${REFUSED}'s key and rate-limits ${LIMITED}; Envoy emulator on ${envoy.url} reads envoy/envoy.yaml\n`);
 
   const results: Array<{ id: string; status: number; tried: string[] }> = [];
   try {
@@ -58,11 +64,14 @@ async function main(): Promise<number> {
 
   const attempts = results.reduce((sum, r) => sum + r.tried.length, 0);
   const failovers = results.filter((r) => r.tried.length > 1 && r.status === 200).length;
-  const visible429 = results.filter((r) => r.status === 429).length;
+  const visible = (status: number): number => results.filter((r) => r.status === status).length;
+  const calls = (account: string): number => results.flatMap((r) => r.tried).filter((a) => a === account).length;
   console.log(`\nrequests: ${results.length}, upstream attempts: ${attempts}, recovered by failover: ${failovers}`);
-  console.log(`upstream 429s from ${LIMITED}: ${results.flatMap((r) => r.tried).filter((a) => a === LIMITED).length}`);
-  console.log(`client-visible 429s: ${visible429}`);
-  return visible429 === 0 && results.every((r) => r.status === 200) ? 0 : 1;
+  console.log(`upstream 401s from ${REFUSED}: ${calls(REFUSED)} (all in the first wave: then disabled until its probe)`);
+  console.log(`upstream 429s from ${LIMITED}: ${calls(LIMITED)}`);
+  console.log(`client-visible 401s: ${visible(401)}`);
+  console.log(`client-visible 429s: ${visible(429)}`);
+  return results.every((r) => r.status === 200) ? 0 : 1;
 }
 
 function accountOf(credential: string | undefined): string {
