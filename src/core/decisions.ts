@@ -58,6 +58,8 @@ export interface Cooldown {
   /** Epoch ms at which the subject is usable again (after extend-only merging). */
   readonly until: number;
   readonly cause: CooldownCause;
+  /** The subject was not cooling before this response (false: an existing cooldown was kept or extended). */
+  readonly started: boolean;
 }
 
 export type HealthChange =
@@ -87,7 +89,7 @@ export type ResponseDecision =
   /** No account left (or attempts used up): final response, with this retry-after. */
   | (DecisionBase & { readonly kind: 'exhausted'; readonly retryAfterSeconds: number });
 
-export type AccountState = 'available' | 'cooling' | 'disabled' | 'probing' | 'at-capacity';
+export type AccountState = 'available' | 'cooling' | 'disabled' | 'probing' | 'drained' | 'at-capacity';
 
 /** One account as an operator sees it. */
 export interface AccountView {
@@ -101,5 +103,7 @@ export interface AccountView {
   readonly disabledCause?: DisableCause;
   /** When a disabled account's next probe is due, epoch ms. */
   readonly probeAt?: number;
+  /** An operator drained it: no new attempts until enabled. */
+  readonly drained: boolean;
   readonly inFlight: number;
 }

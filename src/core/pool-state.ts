@@ -54,6 +54,8 @@ export class PoolState {
   /** Per account: the wait before its next probe, doubled by each failed probe. */
   private readonly probeWaits: Float64Array;
   private readonly probing: Uint8Array;
+  /** Per account: an operator drained it; no new attempts until enabled. */
+  private readonly drained: Uint8Array;
   private cooling = 0;
   private usable: number;
   private disabled = 0;
@@ -71,6 +73,7 @@ export class PoolState {
     this.disabledCauses = new Array<DisableCause | undefined>(n);
     this.probeWaits = new Float64Array(n);
     this.probing = new Uint8Array(n);
+    this.drained = new Uint8Array(n);
     this.usable = n;
 
     const byPriority = new Map<number, number[]>();
@@ -191,9 +194,18 @@ export class PoolState {
     return this.probing[account] === 1;
   }
 
-  /** Neither cooling nor disabled; it may still be at its concurrency limit. */
+  isDrained(account: number): boolean {
+    return this.drained[account] === 1;
+  }
+
+  /** Out of rotation whatever its cooldown: disabled by a fault or drained by an operator. */
+  isOut(account: number): boolean {
+    return this.isDisabled(account) || this.isDrained(account);
+  }
+
+  /** Neither cooling, disabled nor drained; it may still be at its concurrency limit. */
   isUsable(account: number): boolean {
-    return !this.isCooling(account) && !this.isDisabled(account);
+    return !this.isCooling(account) && !this.isOut(account);
   }
 
   isEligible(account: number): boolean {
@@ -213,39 +225,47 @@ export class PoolState {
     for (;;) {
       const subject = this.cooldowns.peek();
       if (subject === -1 || this.cooldowns.keyOf(subject)! > now) return;
-      this.cooldowns.pop();
-      this.causes[subject] = undefined;
-      for (const account of this.subjects[subject]!.members) {
-        this.cooling -= 1;
-        if (!this.isDisabled(account)) this.usable += 1;
-        this.refresh(account);
-        this.syncLoad(account);
-      }
+      this.endCooldown(subject);
+    }
+  }
+
+  /** Ends the subject's cooldown now, if it has one: expiry, or an operator clearing it. */
+  endCooldown(subject: number): void {
+    if (!this.cooldowns.has(subject)) return;
+    this.cooldowns.delete(subject);
+    this.causes[subject] = undefined;
+    for (const account of this.subjects[subject]!.members) {
+      this.cooling -= 1;
+      if (!this.isOut(account)) this.usable += 1;
+      this.refresh(account);
+      this.syncLoad(account);
     }
   }
 
   /**
    * Cools `subject` until `until`, extend-only: an end earlier than the current one is ignored.
-   * An end at or before `now` starts nothing. Starting costs O(k log n) for k members.
+   * An end at or before `now` starts nothing. Starting costs O(k log n) for k members. Returns
+   * whether a cooldown started (the subject was not cooling).
    */
-  cool(subject: number, until: number, cause: CooldownCause, now: number): void {
-    if (until <= now) return;
+  cool(subject: number, until: number, cause: CooldownCause, now: number): boolean {
+    if (until <= now) return false;
     const current = this.cooldowns.keyOf(subject);
     if (current !== undefined) {
       if (until > current) {
         this.cooldowns.set(subject, until);
         this.causes[subject] = cause;
       }
-      return;
+      return false;
     }
     this.cooldowns.set(subject, until);
     this.causes[subject] = cause;
     for (const account of this.subjects[subject]!.members) {
       this.cooling += 1;
-      if (!this.isDisabled(account)) this.usable -= 1;
+      if (!this.isOut(account)) this.usable -= 1;
       this.refresh(account);
       this.load.delete(account);
     }
+    return true;
   }
 
   /**
@@ -268,7 +288,7 @@ export class PoolState {
   disable(account: number, cause: DisableCause, probeAt: number, waitMs: number): void {
     if (!this.isDisabled(account)) {
       this.disabled += 1;
-      if (!this.isCooling(account)) this.usable -= 1;
+      if (!this.isCooling(account) && !this.isDrained(account)) this.usable -= 1;
     }
     this.disabledCauses[account] = cause;
     this.probeWaits[account] = waitMs;
@@ -299,7 +319,7 @@ export class PoolState {
   enable(account: number): void {
     if (!this.isDisabled(account)) return;
     this.disabled -= 1;
-    if (!this.isCooling(account)) this.usable += 1;
+    if (!this.isCooling(account) && !this.isDrained(account)) this.usable += 1;
     this.disabledCauses[account] = undefined;
     this.probing[account] = 0;
     this.probes.delete(account);
@@ -324,6 +344,15 @@ export class PoolState {
   refresh(account: number): void {
     const tree = this.tiers[this.tierOf[account]!]!.tree;
     tree.set(this.slotOf[account]!, this.isEligible(account) ? this.units[account]! : 0);
+  }
+
+  /** An operator drains the account (no new attempts) or puts it back. */
+  setDrained(account: number, drained: boolean): void {
+    if (this.isDrained(account) === drained) return;
+    this.drained[account] = drained ? 1 : 0;
+    if (!this.isCooling(account) && !this.isDisabled(account)) this.usable += drained ? -1 : 1;
+    this.refresh(account);
+    this.syncLoad(account);
   }
 
   private afterLoadChange(account: number): void {

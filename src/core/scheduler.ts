@@ -151,11 +151,14 @@ export class PoolScheduler {
     const subject = this.state.subjectIndexOf(account);
     const coolingUntil = this.state.coolingUntil(account);
     const disabledCause = this.state.disabledCauseOf(account);
+    const drained = this.state.isDrained(account);
     const state = this.state.isProbing(account)
       ? 'probing'
       : disabledCause !== undefined
         ? 'disabled'
-        : coolingUntil !== undefined
+        : drained
+          ? 'drained'
+          : coolingUntil !== undefined
           ? 'cooling'
           : this.state.isSaturated(account)
             ? 'at-capacity'
@@ -167,8 +170,46 @@ export class PoolScheduler {
       escalation: this.state.escalationOf(subject),
       ...(disabledCause !== undefined && { disabledCause }),
       ...(this.state.probes.has(account) && { probeAt: this.state.probes.keyOf(account) }),
+      drained,
       inFlight: this.state.inFlight(account),
     };
+  }
+
+  /** Operator action: no new attempts on the account until enable(). False for an unknown id. */
+  drain(accountId: string): boolean {
+    return this.act(accountId, (account) => this.state.setDrained(account, true));
+  }
+
+  /**
+   * Operator action: back in rotation now, whatever kept it out: drained, disabled, or its
+   * (quota group's) cooldown and escalation. The one explicit way to shorten a cooldown, with
+   * clearCooldown(). False for an unknown id.
+   */
+  enable(accountId: string): boolean {
+    return this.act(accountId, (account) => {
+      this.state.setDrained(account, false);
+      this.state.enable(account);
+      this.clearSubject(account);
+    });
+  }
+
+  /** Operator action: ends the account's (quota group's) cooldown and escalation now. */
+  clearCooldown(accountId: string): boolean {
+    return this.act(accountId, (account) => this.clearSubject(account));
+  }
+
+  private act(accountId: string, action: (account: number) => void): boolean {
+    this.now();
+    const account = this.state.indexOf(accountId);
+    if (account === undefined) return false;
+    action(account);
+    return true;
+  }
+
+  private clearSubject(account: number): void {
+    const subject = this.state.subjectIndexOf(account);
+    this.state.endCooldown(subject);
+    this.state.resetEscalation(subject);
   }
 
   /** Reads the clock and ends the cooldowns that are over: the only way cooldowns end. */
@@ -268,7 +309,7 @@ export class PoolScheduler {
 
   private cool(account: number, end: CooldownEnd, now: number): Cooldown {
     const subjectIndex = this.state.subjectIndexOf(account);
-    this.state.cool(subjectIndex, end.until, end.cause, now);
+    const started = this.state.cool(subjectIndex, end.until, end.cause, now);
     const subject = this.state.subjects[subjectIndex]!;
     // Report the cooldown as it now stands: extend-only may have kept a later, earlier-caused end.
     return {
@@ -276,11 +317,13 @@ export class PoolScheduler {
       accounts: subject.memberIds,
       until: this.state.cooldowns.keyOf(subjectIndex) ?? end.until,
       cause: this.state.causeOf(subjectIndex) ?? end.cause,
+      started,
     };
   }
 
-  /** A cooling or disabled account is unavailable until then; undefined if it is usable. */
+  /** A cooling, disabled or drained account is unavailable until then; undefined if it is usable. */
   private unavailableUntil(account: number): number | undefined {
+    if (this.state.isDrained(account)) return Infinity;
     if (this.state.isDisabled(account)) return this.state.probes.keyOf(account) ?? Infinity;
     return this.state.coolingUntil(account);
   }

@@ -77,6 +77,6 @@ export function pickExhausted(state: PoolState, tried: ReadonlySet<number>): Cho
 }
 
 function firstUntried(state: PoolState, members: readonly number[], tried: ReadonlySet<number>): number {
-  for (const account of members) if (!tried.has(account) && !state.isDisabled(account)) return account;
+  for (const account of members) if (!tried.has(account) && !state.isOut(account)) return account;
   return -1;
 }

@@ -149,3 +149,29 @@ describe('unreached accounts', () => {
     assert.equal(scheduler.pick({ tried: new Set(['b']), unreached: new Set(['a']) }).accountId, 'a');
   });
 });
+
+describe('operator actions', () => {
+  it('drain takes the account out of new picks; enable brings it back', () => {
+    const { scheduler } = setup(pool([account('a', { priority: 0 }), account('b', { priority: 1 })]));
+    assert.equal(scheduler.drain('a'), true);
+    assert.equal(scheduler.view('a')?.state, 'drained');
+    for (let i = 0; i < 5; i++) assert.equal(scheduler.pick(none).accountId, 'b');
+    const decision = scheduler.onResponse(response('b', 429, { 'retry-after': '30' }, 1, ['b']));
+    assert.equal(decision.kind, 'exhausted', 'a drained account is no failover target');
+    assert.equal(scheduler.enable('a'), true);
+    assert.equal(scheduler.pick(none).accountId, 'a');
+    assert.equal(scheduler.drain('nobody'), false);
+  });
+
+  it('enable clears a fault and a cooldown; clearCooldown ends a quota group cooldown and its escalation', () => {
+    const { scheduler } = setup(pool([account('a', { quotaGroup: 'g' }), account('b', { quotaGroup: 'g' }), account('c'), account('d')]));
+    scheduler.onResponse(response('c', 401));
+    assert.equal(scheduler.view('c')?.state, 'disabled');
+    scheduler.enable('c');
+    assert.equal(scheduler.view('c')?.state, 'available');
+    scheduler.onResponse(response('a', 429));
+    assert.equal(scheduler.view('b')?.state, 'cooling');
+    assert.equal(scheduler.clearCooldown('b'), true);
+    assert.deepEqual([scheduler.view('a')?.state, scheduler.view('a')?.escalation], ['available', 0]);
+  });
+});

@@ -7,7 +7,7 @@ describe('onResponse: cooldown length', () => {
   it('a failover status without reset information cools for defaultMs', () => {
     const { scheduler } = setup(pool([account('a'), account('b')]));
     const decision = scheduler.onResponse(response('a', 429));
-    assert.deepEqual(decision.cooldown, { subject: 'a', accounts: ['a'], until: T0 + 30_000, cause: 'rate-limit' });
+    assert.deepEqual(decision.cooldown, { subject: 'a', accounts: ['a'], until: T0 + 30_000, cause: 'rate-limit', started: true });
     assert.equal(scheduler.view('a')?.coolingUntil, T0 + 30_000);
     assert.equal(scheduler.view('b')?.coolingUntil, undefined);
   });
@@ -27,7 +27,7 @@ describe('onResponse: cooldown length', () => {
   it('overload (529, 503) cools for overloadMs × [0.8, 1.2) and ignores retry-after', () => {
     const { scheduler } = setup(pool([account('a'), account('b'), account('c')]), scripted(0, 0.999));
     const low = scheduler.onResponse(response('a', 529, { 'retry-after': '600' }));
-    assert.deepEqual(low.cooldown, { subject: 'a', accounts: ['a'], until: T0 + 8_000, cause: 'overload' });
+    assert.deepEqual(low.cooldown, { subject: 'a', accounts: ['a'], until: T0 + 8_000, cause: 'overload', started: true });
     const high = scheduler.onResponse(response('b', 503));
     assert.equal(high.cooldown?.until, T0 + 11_996);
   });
@@ -46,6 +46,7 @@ describe('onResponse: cooldown length', () => {
     scheduler.onResponse(response('a', 429, { 'retry-after': '60' }));
     const shorter = scheduler.onResponse(response('a', 429, { 'retry-after': '10' }));
     assert.equal(shorter.cooldown?.until, T0 + 60_000);
+    assert.equal(shorter.cooldown?.started, false, 'an existing cooldown was kept, none started');
     assert.equal(scheduler.view('a')?.coolingUntil, T0 + 60_000);
     scheduler.onResponse(response('a', 429, { 'retry-after': '90' }));
     assert.equal(scheduler.view('a')?.coolingUntil, T0 + 90_000);
@@ -73,7 +74,7 @@ describe('onResponse: quota groups', () => {
     assert.deepEqual(decision, {
       kind: 'retry',
       class: 'rate-limit',
-      cooldown: { subject: 'org-1', accounts: ['a', 'b'], until: T0 + 20_000, cause: 'rate-limit' },
+      cooldown: { subject: 'org-1', accounts: ['a', 'b'], until: T0 + 20_000, cause: 'rate-limit', started: true },
     });
     assert.equal(scheduler.view('b')?.coolingUntil, T0 + 20_000);
     assert.equal(scheduler.view('c')?.coolingUntil, undefined);
@@ -156,7 +157,7 @@ describe('onResponse: pass and headroom', () => {
     assert.deepEqual(decision, {
       kind: 'pass',
       class: 'success',
-      cooldown: { subject: 'g', accounts: ['a', 'b'], until: T0 + 7_000, cause: 'headroom' },
+      cooldown: { subject: 'g', accounts: ['a', 'b'], until: T0 + 7_000, cause: 'headroom', started: true },
     });
     assert.equal(scheduler.pick({ tried: new Set() }).accountId, 'c');
   });
