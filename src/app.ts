@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -7,6 +9,10 @@ import { PoolScheduler } from './core/scheduler';
 import { AttemptProcessor } from './extproc/attempt';
 import { EXT_PROC_SERVICE, loadExtProcDefinition } from './extproc/protos';
 import { bindServer, createExtProcServer } from './extproc/server';
+import { ListenError, describe, prepareListen } from './listen';
+import { createAdminServer } from './ops/admin';
+import { Metrics } from './ops/metrics';
+import { poolsView, runAction } from './ops/pools-view';
 import type { Settings } from './settings';
 import { createMemoryStateStore } from './state/memory-store';
 
@@ -21,7 +27,12 @@ export interface AppOptions {
 export interface App {
   /** The bound ext_proc address, with the real port when the setting asked for port 0. */
   readonly grpcAddress: string;
-  /** Stops taking streams, lets open ones finish within the shutdown grace, then closes the rest. */
+  /** The bound admin address (`host:port` or `unix:/path`). */
+  readonly adminAddress: string;
+  /**
+   * Drains, then stops: not ready at once while new streams are still accepted for the drain
+   * window; then no new streams, open ones get the shutdown grace, the rest are cancelled.
+   */
   stop(): Promise<void>;
   /** Attempts whose ext_proc stream is open now. */
   activeAttempts(): number;
@@ -30,7 +41,7 @@ export interface App {
 /** Envoy retries a whole request within seconds; a request's tried accounts need not outlive that. */
 const REQUEST_MEMORY = { maxRequests: 100_000, requestTtlMs: 10 * 60_000 };
 
-/** Wiring only: config → schedulers → ext_proc server, health and reflection. */
+/** Wiring only: config → schedulers → ext_proc server, health, reflection, metrics and admin. */
 export async function startApp(options: AppOptions): Promise<App> {
   const { settings, config, logger } = options;
   const clock = options.clock ?? systemClock;
@@ -40,24 +51,49 @@ export async function startApp(options: AppOptions): Promise<App> {
   const schedulers = new Map(
     config.pools.map((pool) => [pool.policy.name, new PoolScheduler(pool.policy, { clock, random, sessions: store.sessions })]),
   );
-  const processor = new AttemptProcessor({ config, schedulers, requests: store.requests, clock, logger });
+  let processor: AttemptProcessor | undefined;
+  const metrics = new Metrics(() => schedulers, () => processor?.activeAttempts() ?? 0, () => clock.now());
+  processor = new AttemptProcessor({ config, schedulers, requests: store.requests, clock, logger, metrics });
 
   const definition = loadExtProcDefinition();
-  const server = createExtProcServer(definition, processor, {
-    listen: settings.grpcListen,
-    maxReceiveBytes: settings.grpcMaxReceiveBytes,
-    maxStreams: settings.grpcMaxStreams,
-  }, logger);
+  const server = createExtProcServer(
+    definition,
+    processor,
+    { listen: settings.grpcListen, maxReceiveBytes: settings.grpcMaxReceiveBytes, maxStreams: settings.grpcMaxStreams },
+    logger,
+    metrics,
+  );
   const health = new HealthImplementation({ '': 'NOT_SERVING', [EXT_PROC_SERVICE]: 'NOT_SERVING' });
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
 
+  let draining = false;
+  const admin = createAdminServer(
+    {
+      ready: () => !draining,
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      pools: () => poolsView(config, schedulers, store.sessions, metrics, clock.now()),
+      act: (pool, account, action) => runAction(config, schedulers, store.sessions, metrics, pool, account, action),
+    },
+    { tokenFile: settings.adminTokenFile },
+    logger,
+  );
+
   const grpcAddress = await bindServer(server, settings.grpcListen, 'KEYSWITCH_GRPC_LISTEN');
+  let adminAddress: string;
+  try {
+    adminAddress = await listenAdmin(admin, settings.adminListen);
+  } catch (error) {
+    // Nothing may keep a half-started process alive in NOT_SERVING: close what is bound, then report.
+    server.forceShutdown();
+    throw error;
+  }
   health.setStatus('', 'SERVING');
   health.setStatus(EXT_PROC_SERVICE, 'SERVING');
   logger.info(
     {
       grpc: grpcAddress,
+      admin: adminAddress,
       config: config.source,
       pools: config.pools.map((pool) => pool.policy.name),
       accounts: config.accountCount,
@@ -67,18 +103,45 @@ export async function startApp(options: AppOptions): Promise<App> {
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
-    (stopping ??= new Promise<void>((resolve) => {
+    (stopping ??= (async () => {
+      draining = true;
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(EXT_PROC_SERVICE, 'NOT_SERVING');
-      const force = setTimeout(() => {
-        logger.warn({ graceSeconds: settings.shutdownGraceMs / 1000 }, 'shutdown grace over: closing the streams still open');
-        server.forceShutdown();
-      }, settings.shutdownGraceMs);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        logger.info('keyswitch stopped');
-        resolve();
+      logger.info({ drainSeconds: settings.drainMs / 1000 }, 'draining: not ready, still accepting streams');
+      await new Promise((resolve) => setTimeout(resolve, settings.drainMs));
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          logger.warn(
+            { graceSeconds: settings.shutdownGraceMs / 1000, cancelled: processor!.activeAttempts() },
+            'shutdown grace over: cancelling the streams still open',
+          );
+          server.forceShutdown();
+        }, settings.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
       });
-    }));
-  return { grpcAddress, stop, activeAttempts: () => processor.activeAttempts() };
+      await new Promise<void>((resolve) => {
+        admin.close(() => resolve());
+        admin.closeAllConnections();
+      });
+      logger.info('keyswitch stopped');
+    })());
+  return { grpcAddress, adminAddress, stop, activeAttempts: () => processor!.activeAttempts() };
+}
+
+async function listenAdmin(admin: http.Server, listen: string): Promise<string> {
+  await prepareListen('KEYSWITCH_ADMIN_LISTEN', listen);
+  const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length) : undefined;
+  const host = socketPath === undefined ? listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1') : undefined;
+  const port = socketPath === undefined ? Number(listen.slice(listen.lastIndexOf(':') + 1)) : undefined;
+  await new Promise<void>((resolve, reject) => {
+    admin.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError('KEYSWITCH_ADMIN_LISTEN', listen, describe(error))));
+    if (socketPath !== undefined) admin.listen(socketPath, resolve);
+    else admin.listen({ host, port, exclusive: true }, resolve);
+  });
+  if (socketPath !== undefined) return listen;
+  const address = admin.address() as AddressInfo;
+  return listen.replace(/:\d+$/, `:${address.port}`);
 }

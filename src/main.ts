@@ -86,6 +86,14 @@ async function main(argv: readonly string[]): Promise<number> {
     logger.warn('KEYSWITCH_CONFIG is not set: serving the embedded demo pool with placeholder keys; not for production');
   }
   logger.info({ signal: await stopSignal }, 'stopping');
+  // A second signal means now: no drain, no grace.
+  const again = (signal: NodeJS.Signals): void => {
+    logger.warn({ signal, open: app.activeAttempts() }, 'second signal: exiting at once');
+    flush(logger);
+    process.exit(1);
+  };
+  process.once('SIGTERM', again);
+  process.once('SIGINT', again);
   await app.stop();
   flush(logger);
   return 0;

@@ -17,8 +17,12 @@ export interface Settings {
   readonly grpcMaxReceiveBytes: number;
   /** Concurrent Process streams per HTTP/2 connection; Envoy opens more connections past it. */
   readonly grpcMaxStreams: number;
-  /** After SIGTERM, how long open attempts may finish before their streams are closed; 0 closes at once. */
+  /** After SIGTERM, how long new streams are still accepted (not ready, still serving). */
+  readonly drainMs: number;
+  /** After the drain window, how long open attempts may finish before their streams are closed; 0 closes at once. */
   readonly shutdownGraceMs: number;
+  /** A file with the admin bearer token; required when the admin listener is off loopback. */
+  readonly adminTokenFile: string | undefined;
 }
 
 export class SettingsError extends Error {
@@ -37,14 +41,24 @@ interface SettingDoc {
 export const SETTINGS: readonly SettingDoc[] = [
   { name: 'KEYSWITCH_CONFIG', fallback: '(embedded demo pool)', meaning: 'pool/account YAML file; --config PATH overrides it' },
   { name: 'KEYSWITCH_GRPC_LISTEN', fallback: '127.0.0.1:50051', meaning: 'ext_proc gRPC address: host:port, [::1]:port or unix:/path' },
-  { name: 'KEYSWITCH_ADMIN_LISTEN', fallback: '127.0.0.1:9902', meaning: 'admin HTTP address (validated; not served yet)' },
+  {
+    name: 'KEYSWITCH_ADMIN_LISTEN',
+    fallback: '127.0.0.1:9902',
+    meaning: 'admin HTTP address: /healthz, /readyz, /metrics, status page, /v1/pools; off loopback needs a token file',
+  },
+  { name: 'KEYSWITCH_ADMIN_TOKEN_FILE', fallback: '(none)', meaning: 'file holding the admin bearer token; required off loopback' },
   { name: 'KEYSWITCH_LOG_LEVEL', fallback: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent (any case)' },
   { name: 'KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', fallback: '4194304', meaning: 'largest gRPC message accepted from Envoy' },
   { name: 'KEYSWITCH_GRPC_MAX_STREAMS', fallback: '10000', meaning: 'concurrent Process streams per HTTP/2 connection' },
   {
+    name: 'KEYSWITCH_DRAIN_SECONDS',
+    fallback: '10',
+    meaning: 'after SIGTERM, how long new streams are still accepted while readiness says not ready',
+  },
+  {
     name: 'KEYSWITCH_SHUTDOWN_GRACE_SECONDS',
-    fallback: '300',
-    meaning: 'after SIGTERM, how long open attempts (LLM calls awaiting response headers) may finish; 0 closes them at once',
+    fallback: '15',
+    meaning: 'after the drain window, how long open attempts (LLM calls awaiting response headers) may finish; 0 closes them at once',
   },
 ];
 
@@ -84,10 +98,26 @@ export function readSettings(env: Env, configFlag?: string): Settings {
     logLevel: check('KEYSWITCH_LOG_LEVEL', logLevel),
     grpcMaxReceiveBytes: check('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', (text) => integer(text, 1)),
     grpcMaxStreams: check('KEYSWITCH_GRPC_MAX_STREAMS', (text) => integer(text, 1)),
+    drainMs: check('KEYSWITCH_DRAIN_SECONDS', (text) => integer(text, 0) * 1000),
     shutdownGraceMs: check('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', (text) => integer(text, 0) * 1000),
+    adminTokenFile: env.KEYSWITCH_ADMIN_TOKEN_FILE?.trim() || undefined,
   };
+  if (settings.adminTokenFile !== undefined && !settings.adminTokenFile.startsWith('/')) {
+    problems.push(`KEYSWITCH_ADMIN_TOKEN_FILE: expected an absolute path, got "${settings.adminTokenFile}"`);
+  }
+  // Kubernetes probes and Prometheus reach the pod IP, but the actions must not be open to it.
+  if (!isLoopback(settings.adminListen) && settings.adminTokenFile === undefined) {
+    problems.push(`KEYSWITCH_ADMIN_LISTEN: ${settings.adminListen} is off loopback, so KEYSWITCH_ADMIN_TOKEN_FILE must be set`);
+  }
   if (problems.length > 0) throw new SettingsError(problems);
   return settings;
+}
+
+/** 127.0.0.0/8, ::1, localhost or a unix socket: reachable from this pod only. */
+export function isLoopback(address: string): boolean {
+  if (address.startsWith('unix:')) return true;
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** A value that does not parse; readSettings adds the variable's name. */

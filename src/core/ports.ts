@@ -10,6 +10,8 @@ export interface SessionBindings {
   get(pool: string, sessionKey: string): string | undefined;
   /** Creates or refreshes a binding; it lapses `ttlMs` after this call. */
   set(pool: string, sessionKey: string, accountId: string, ttlMs: number): void;
+  /** Live bindings per account of the pool, for operators: O(bindings), never on the hot path. */
+  countByAccount(pool: string): ReadonlyMap<string, number>;
 }
 
 /**

@@ -6,6 +6,7 @@ import { poolForCluster } from '../config/pools';
 import { classifyBody } from '../core/classify';
 import type { Clock } from '../core/clock';
 import type { RequestAttempts } from '../core/ports';
+import type { Metrics } from '../ops/metrics';
 import { type PoolScheduler, type ResponseDecision, sessionKeyOf } from '../core/scheduler';
 import { attemptMetadata, readEnvoyContext } from './envoy-context';
 import { noPool } from './errors';
@@ -38,6 +39,8 @@ export interface Attempt {
   readonly probe: boolean;
   /** Set while the error body of this attempt's response is awaited. */
   awaitingBody?: AwaitedBody;
+  /** The response headers came back (the attempt reached the provider). */
+  answered: boolean;
   released: boolean;
 }
 
@@ -54,6 +57,7 @@ export interface AttemptDeps {
   readonly requests: RequestAttempts;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 /** Provider-wide faults held off by the mass-fault guard are logged at most this often per pool. */
@@ -104,6 +108,7 @@ export class AttemptProcessor {
     const requestKey = context.requestId === undefined ? undefined : requestKeyOf(context.requestId);
     const known = (id: string): boolean => pool.secrets.has(id);
     const earlierTried = (context.triedFromMetadata ?? this.fallbackTried(context.attemptCount, requestKey)).filter(known);
+    if (context.triedFromMetadata === undefined && earlierTried.length > 0) this.deps.metrics.requestMemoryFallback();
     const earlierUnreached = context.unreachedFromMetadata.filter((id) => known(id) && !earlierTried.includes(id));
     const sessionKey = sessionKeyOf(pool.policy.sticky, (name) => headers.get(name), pool.policy.name);
     const pick = scheduler.pick({ tried: new Set(earlierTried), unreached: new Set(earlierUnreached), sessionKey });
@@ -137,6 +142,7 @@ export class AttemptProcessor {
         sessionKey,
         requestKey,
         probe: pick.reason === 'probe',
+        answered: false,
         released: false,
       },
       response: {
@@ -155,6 +161,7 @@ export class AttemptProcessor {
   respond(attempt: Attempt, headerMap: HeaderMap | undefined): ProcessingResponse {
     const headers = readHeaders(headerMap);
     const status = Number(headers.get(':status'));
+    attempt.answered = true;
     const decision = this.decide(attempt, status, headers, undefined);
     const nowTried = [...attempt.earlierTried, attempt.accountId];
     if (attempt.requestKey) this.deps.requests.set(attempt.requestKey, nowTried);
@@ -163,8 +170,11 @@ export class AttemptProcessor {
       dynamic_metadata: attemptMetadata(nowTried, attempt.earlierUnreached),
     };
     if (attempt.pool.policy.errorBodies?.statuses.has(status)) {
+      // Counted once the body has had its say (or never came).
       attempt.awaitingBody = { status, headers, since: performance.now(), decision };
       reply.mode_override = READ_ERROR_BODY;
+    } else {
+      this.count(attempt, status, decision);
     }
     return reply;
   }
@@ -178,6 +188,22 @@ export class AttemptProcessor {
     attempt.awaitingBody = undefined;
     const policy = attempt.pool.policy.errorBodies;
     if (awaited === undefined || policy === undefined) return { response_body: { response: {} } };
+    let final = awaited.decision;
+    try {
+      return this.judgeBody(attempt, awaited, policy, body, endOfStream, (decision) => (final = decision));
+    } finally {
+      this.count(attempt, awaited.status, final);
+    }
+  }
+
+  private judgeBody(
+    attempt: Attempt,
+    awaited: AwaitedBody,
+    policy: NonNullable<CompiledPool['policy']['errorBodies']>,
+    body: Buffer,
+    endOfStream: boolean,
+    decided: (decision: ResponseDecision) => void,
+  ): ProcessingResponse {
     const fields = { pool: attempt.pool.policy.name, account: attempt.accountId, attempt: attempt.attemptNumber, status: awaited.status };
     const waitedMs = performance.now() - awaited.since;
     if (!endOfStream || body.length > policy.maxBytes || waitedMs > policy.waitMs) {
@@ -188,6 +214,7 @@ export class AttemptProcessor {
     const bodyClass = classifyBody(awaited.status, body.toString('utf8'), policy.rules);
     if (bodyClass === undefined) return { response_body: { response: {} } };
     const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass);
+    decided(decision);
     return { response_body: { response: { header_mutation: mutationFor(decision) } } };
   }
 
@@ -207,6 +234,13 @@ export class AttemptProcessor {
     attempt.released = true;
     this.active -= 1;
     attempt.scheduler.release(attempt.accountId, attempt.probe);
+    const pool = attempt.pool.policy.name;
+    if (!attempt.answered) this.deps.metrics.unanswered(pool, attempt.accountId);
+    else if (attempt.awaitingBody) this.count(attempt, attempt.awaitingBody.status, attempt.awaitingBody.decision);
+  }
+
+  private count(attempt: Attempt, status: number, decision: ResponseDecision): void {
+    this.deps.metrics.answered(attempt.pool.policy.name, attempt.accountId, status, decision);
   }
 
   /** Attempts whose stream is still open: every stream's state must be freed when it ends. */
@@ -231,6 +265,7 @@ export class AttemptProcessor {
       ...(bodyClass !== undefined && { bodyClass }),
     });
     this.log(attempt, status, decision);
+    this.deps.metrics.judged(attempt.pool.policy.name, decision);
     return decision;
   }
 

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import { ListenError, describe, prepareListen } from '../listen';
+import type { Metrics } from '../ops/metrics';
 import type { AttemptProcessor } from './attempt';
 import { type ExtProcPackage } from './protos';
 import { handleProcessStream } from './stream';
@@ -19,14 +20,15 @@ export function createExtProcServer(
   processor: AttemptProcessor,
   options: ExtProcServerOptions,
   logger: Logger,
+  metrics: Metrics,
 ): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxReceiveBytes,
     'grpc.max_concurrent_streams': options.maxStreams,
   });
   const extProc = (grpc.loadPackageDefinition(definition) as unknown as ExtProcPackage).envoy.service.ext_proc.v3;
-  server.addService(withDecodeLogging(extProc.ExternalProcessor.service, logger), {
-    Process: (call: Parameters<typeof handleProcessStream>[0]) => handleProcessStream(call, processor, logger),
+  server.addService(withDecodeLogging(extProc.ExternalProcessor.service, logger, metrics), {
+    Process: (call: Parameters<typeof handleProcessStream>[0]) => handleProcessStream(call, processor, logger, metrics),
   });
   return server;
 }
@@ -35,7 +37,7 @@ export function createExtProcServer(
  * grpc-js answers a message it cannot decode with INTERNAL on its own and never tells the
  * handler; wrapping the decoder gives that protocol violation its log line.
  */
-function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger): grpc.ServiceDefinition {
+function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger, metrics: Metrics): grpc.ServiceDefinition {
   return Object.fromEntries(
     Object.entries(service).map(([name, method]) => [
       name,
@@ -45,6 +47,7 @@ function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger): grp
           try {
             return method.requestDeserialize(bytes);
           } catch (error) {
+            metrics.protocolViolation();
             logger.warn({ code: 'INTERNAL', bytes: bytes.length }, `protocol violation: undecodable ${name} message`);
             throw error;
           }

@@ -1,11 +1,16 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Metrics, MessageKind } from '../ops/metrics';
 import type { Attempt, AttemptProcessor } from './attempt';
 import { StreamError, protocolViolation } from './errors';
 import type { ProcessingRequest, ProcessingResponse } from './messages';
 
 export type ProcessStream = ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+
+/** The messages keyswitch decides on; the others get a constant reply. */
+const TIMED = new Set<string | undefined>(['request_headers', 'response_headers', 'response_body']);
 
 /**
  * One Process stream is one upstream attempt (Envoy builds a new upstream filter chain, and so
@@ -16,7 +21,7 @@ export type ProcessStream = ServerDuplexStream<ProcessingRequest, ProcessingResp
  * its >= 1.37 early close): that only frees the attempt. A protocol violation ends this stream
  * with a gRPC status and touches nothing else.
  */
-export function handleProcessStream(call: ProcessStream, processor: AttemptProcessor, logger: Logger): void {
+export function handleProcessStream(call: ProcessStream, processor: AttemptProcessor, logger: Logger, metrics: Metrics): void {
   let attempt: Attempt | undefined;
   let sawResponseHeaders = false;
   let closed = false;
@@ -29,6 +34,7 @@ export function handleProcessStream(call: ProcessStream, processor: AttemptProce
     closed = true;
     finish();
     if (error instanceof StreamError) {
+      if (error.code === status.INVALID_ARGUMENT) metrics.protocolViolation();
       logger.warn({ code: status[error.code], account: attempt?.accountId }, error.message);
       call.emit('error', { code: error.code, details: error.message });
     } else {
@@ -80,8 +86,12 @@ export function handleProcessStream(call: ProcessStream, processor: AttemptProce
   call.on('data', (message: ProcessingRequest) => {
     if (closed) return;
     try {
+      const started = performance.now();
       const response = reply(message);
-      if (response) call.write(response);
+      if (response) {
+        call.write(response);
+        if (TIMED.has(message.request)) metrics.decided(message.request as MessageKind, (performance.now() - started) / 1000);
+      }
     } catch (error) {
       fail(error);
     }

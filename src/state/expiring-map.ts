@@ -36,6 +36,12 @@ export class ExpiringMap<K, V> {
     return entry.value;
   }
 
+  /** The live values, without marking them used; O(entries). */
+  *values(): IterableIterator<V> {
+    const now = this.options.clock.now();
+    for (const entry of this.entries.values()) if (entry.expiresAt > now) yield entry.value;
+  }
+
   /** Stores `value` for `ttlMs` (default: the map's), evicting the least recently used if full. */
   set(key: K, value: V, ttlMs: number = this.options.ttlMs): void {
     this.entries.delete(key);

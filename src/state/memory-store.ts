@@ -44,6 +44,11 @@ function memorySessions(options: MemoryStateOptions): SessionBindings {
   return {
     get: (pool, sessionKey) => pools.get(pool)?.get(sessionKey),
     set: (pool, sessionKey, accountId, ttlMs) => poolMap(pool).set(sessionKey, accountId, ttlMs),
+    countByAccount: (pool) => {
+      const counts = new Map<string, number>();
+      for (const accountId of pools.get(pool)?.values() ?? []) counts.set(accountId, (counts.get(accountId) ?? 0) + 1);
+      return counts;
+    },
   };
 }
 

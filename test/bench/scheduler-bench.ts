@@ -17,7 +17,7 @@ const WARMUP = 50_000;
 const RUNS = 5;
 
 const clock: Clock = { now: () => 1_700_000_000_000 }; // frozen: cooldowns set below never end
-const noSessions: SessionBindings = { get: () => undefined, set: () => {} };
+const noSessions: SessionBindings = { get: () => undefined, set: () => {}, countByAccount: () => new Map() };
 
 function policy(size: number): PoolPolicy {
   const accounts: AccountSpec[] = Array.from({ length: size }, (_, i) => ({

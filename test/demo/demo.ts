@@ -81,7 +81,13 @@ function accountOf(credential: string | undefined): string {
 
 function startKeyswitchProcess(socket: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', KEYSWITCH_GRPC_LISTEN: `unix:${socket}`, KEYSWITCH_LOG_LEVEL: 'info' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      KEYSWITCH_GRPC_LISTEN: `unix:${socket}`,
+      KEYSWITCH_ADMIN_LISTEN: '127.0.0.1:0',
+      KEYSWITCH_DRAIN_SECONDS: '0',
+      KEYSWITCH_LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

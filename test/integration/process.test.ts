@@ -10,7 +10,11 @@ import { SETTINGS } from '../../src/settings';
 const MAIN = path.resolve(__dirname, '../../src/main.js');
 
 function run(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 20_000 });
+  const result = spawnSync(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', KEYSWITCH_ADMIN_LISTEN: '127.0.0.1:0', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -63,6 +67,23 @@ test('a port in use exits 2 naming the setting, the address and the cause', asyn
   } finally {
     holder.close();
   }
+});
+
+test('a failure after the gRPC server is bound (admin port in use) closes it and exits 2, never hangs', async () => {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(holder.address() as net.AddressInfo).port}`;
+  try {
+    const result = run([], { KEYSWITCH_GRPC_LISTEN: '127.0.0.1:0', KEYSWITCH_ADMIN_LISTEN: address });
+    assertOneLineFailure(result, `keyswitch: KEYSWITCH_ADMIN_LISTEN ${address}: address already in use (EADDRINUSE)`);
+  } finally {
+    holder.close();
+  }
+});
+
+test('an admin listener off loopback without a token file is refused at start', () => {
+  const result = run([], { KEYSWITCH_GRPC_LISTEN: '127.0.0.1:0', KEYSWITCH_ADMIN_LISTEN: '0.0.0.0:0' });
+  assertOneLineFailure(result, 'keyswitch: KEYSWITCH_ADMIN_LISTEN: 0.0.0.0:0 is off loopback, so KEYSWITCH_ADMIN_TOKEN_FILE must be set');
 });
 
 test('unix socket paths that cannot be served exit 2 with their cause', async () => {
@@ -118,7 +139,14 @@ test('a bad config file exits 2 naming the file and the field, without the secre
 test('starts on the embedded defaults, logs JSON with level names only, stops cleanly on SIGTERM', async () => {
   // A level name in any case, and a grace of 0 (close at once), are valid settings.
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', KEYSWITCH_GRPC_LISTEN: '127.0.0.1:0', KEYSWITCH_LOG_LEVEL: 'DEBUG', KEYSWITCH_SHUTDOWN_GRACE_SECONDS: '0' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      KEYSWITCH_GRPC_LISTEN: '127.0.0.1:0',
+      KEYSWITCH_ADMIN_LISTEN: '127.0.0.1:0',
+      KEYSWITCH_LOG_LEVEL: 'DEBUG',
+      KEYSWITCH_DRAIN_SECONDS: '0',
+      KEYSWITCH_SHUTDOWN_GRACE_SECONDS: '0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -31,7 +31,12 @@ export async function startKeyswitch(options: KeyswitchOptions = {}): Promise<Ru
   const env = options.env ?? {};
   const config = options.configYaml ? parseConfig(options.configYaml, 'test-config.yaml', env) : embeddedConfig(env);
   const settings: Settings = {
-    ...readSettings({ KEYSWITCH_GRPC_LISTEN: options.listen ?? '127.0.0.1:0', KEYSWITCH_LOG_LEVEL: 'debug' }),
+    ...readSettings({
+      KEYSWITCH_GRPC_LISTEN: options.listen ?? '127.0.0.1:0',
+      KEYSWITCH_ADMIN_LISTEN: '127.0.0.1:0',
+      KEYSWITCH_LOG_LEVEL: 'debug',
+      KEYSWITCH_DRAIN_SECONDS: '0',
+    }),
     ...options.settings,
   };
   let raw = '';

@@ -8,7 +8,9 @@ test('defaults when nothing is set', () => {
   assert.equal(settings.grpcListen, '127.0.0.1:50051');
   assert.equal(settings.adminListen, '127.0.0.1:9902');
   assert.equal(settings.logLevel, 'info');
-  assert.equal(settings.shutdownGraceMs, 300_000);
+  assert.equal(settings.drainMs, 10_000);
+  assert.equal(settings.shutdownGraceMs, 15_000);
+  assert.equal(settings.adminTokenFile, undefined);
 });
 
 test('unix addresses are accepted with one or three slashes; --config wins over the environment', () => {
@@ -16,6 +18,16 @@ test('unix addresses are accepted with one or three slashes; --config wins over 
   assert.equal(readSettings({ KEYSWITCH_GRPC_LISTEN: 'unix:/run/k.sock' }).grpcListen, 'unix:/run/k.sock');
   assert.equal(readSettings({ KEYSWITCH_GRPC_LISTEN: '[::1]:0' }).grpcListen, '[::1]:0');
   assert.equal(readSettings({ KEYSWITCH_CONFIG: '/a.yaml' }, '/b.yaml').configPath, '/b.yaml');
+});
+
+test('an admin listener off loopback needs a token file; loopback and unix sockets do not', () => {
+  assert.throws(() => readSettings({ KEYSWITCH_ADMIN_LISTEN: '0.0.0.0:9902' }), /KEYSWITCH_ADMIN_LISTEN: 0\.0\.0\.0:9902 is off loopback/);
+  assert.throws(() => readSettings({ KEYSWITCH_ADMIN_LISTEN: '[::]:9902' }), /off loopback/);
+  assert.equal(readSettings({ KEYSWITCH_ADMIN_LISTEN: '0.0.0.0:9902', KEYSWITCH_ADMIN_TOKEN_FILE: '/run/token' }).adminTokenFile, '/run/token');
+  for (const address of ['127.0.0.1:1', '127.1.2.3:1', '[::1]:1', 'localhost:1', 'unix:/run/admin.sock']) {
+    assert.doesNotThrow(() => readSettings({ KEYSWITCH_ADMIN_LISTEN: address }), address);
+  }
+  assert.throws(() => readSettings({ KEYSWITCH_ADMIN_TOKEN_FILE: 'token' }), /KEYSWITCH_ADMIN_TOKEN_FILE: expected an absolute path/);
 });
 
 test('names are case-insensitive; a grace of 0 means close at once', () => {

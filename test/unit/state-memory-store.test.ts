@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { createMemoryStateStore } from '../../src/state/memory-store';
 import { FakeClock } from './core-fixtures';
 
@@ -65,4 +65,17 @@ describe('memory store: request attempts', () => {
     const live = Array.from({ length: 1_000 }, (_, i) => requests.get(`req-${i}`)).filter(Boolean);
     assert.equal(live.length, 3);
   });
+});
+
+test('countByAccount counts live bindings per account of one pool', () => {
+  const clock = new FakeClock();
+  const { sessions } = createMemoryStateStore({ clock, maxSessionBindings: 10, maxRequests: 10, requestTtlMs: 1_000 });
+  sessions.set('p', 's1', 'a', 1_000);
+  sessions.set('p', 's2', 'a', 5_000);
+  sessions.set('p', 's3', 'b', 5_000);
+  sessions.set('q', 's1', 'a', 5_000);
+  assert.deepEqual([...sessions.countByAccount('p')], [['a', 2], ['b', 1]]);
+  clock.advance(1_000);
+  assert.deepEqual([...sessions.countByAccount('p')], [['a', 1], ['b', 1]], 'an expired binding is not counted');
+  assert.deepEqual([...sessions.countByAccount('none')], []);
 });
