@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Clock, Random } from '../../src/core/clock';
+import type { Settings } from '../../src/settings';
 import { FakeClock } from './fake-clock';
 import { type EnvoyEmulator, startEnvoyEmulator } from './envoy-emulator';
 import { type ClientResponse, httpRequest } from './http-client';
@@ -16,6 +17,8 @@ export interface GatewayOptions {
   readonly random?: Random;
   /** A variant of envoy/envoy.yaml (bootstrapVariant); the real file when absent. */
   readonly bootstrapYaml?: string;
+  /** Settings that differ from the test defaults. */
+  readonly settings?: Partial<Settings>;
 }
 
 /**
@@ -39,6 +42,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     ...(options.env && { env: options.env }),
     ...(options.clock && { clock: options.clock }),
     ...(options.random && { random: options.random }),
+    ...(options.settings && { settings: options.settings }),
   });
   const upstream = await startScriptedUpstream(options.upstream ?? {});
   const envoy = await startEnvoyEmulator({
