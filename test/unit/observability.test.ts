@@ -1,7 +1,8 @@
 // envoy/observability/ is checked as strictly as the code that feeds it: promtool validates and
-// unit-tests the alerting rules, and every metric the rules read must be one keyswitch exports (so
-// renaming a metric breaks this test, not an alert in production). Each checker is also fed a
-// deliberately broken copy to prove it catches what it is for.
+// unit-tests the alerting rules, every metric the rules and the dashboard read must be one keyswitch
+// exports (so renaming a metric breaks this test, not a dashboard in production), and the dashboard
+// must be a self-contained Grafana JSON model. Each checker is also fed a deliberately broken copy
+// to prove it catches what it is for.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -238,6 +239,181 @@ describe('alerts.yaml', () => {
       const result = checkRules(file);
       assert.notEqual(result.code, 0, result.output);
       assert.match(result.output, /KeyswitchAbsent.*parse error/);
+    });
+  });
+});
+
+// ---- grafana-dashboard.json ----
+
+interface Target { expr?: unknown; refId?: unknown; datasource?: unknown }
+interface Panel {
+  id?: unknown;
+  type?: unknown;
+  title?: unknown;
+  datasource?: { type?: unknown; uid?: unknown } | null;
+  targets?: Target[];
+  panels?: Panel[];
+  gridPos?: { x: number; y: number; w: number; h: number };
+}
+interface Variable { name?: unknown; type?: unknown; query?: unknown; definition?: unknown; datasource?: unknown }
+interface Dashboard {
+  uid?: unknown;
+  title?: unknown;
+  schemaVersion?: unknown;
+  panels?: Panel[];
+  templating?: { list?: Variable[] };
+  __requires?: { type?: unknown; id?: unknown }[];
+}
+
+const DATASOURCE = { type: 'prometheus', uid: '${DS_PROMETHEUS}' };
+const POOL_QUERY = 'label_values(keyswitch_accounts, pool)';
+/** Panel types that ship with Grafana: the dashboard needs no plugin. */
+const CORE_PANELS = new Set(['row', 'timeseries', 'stat', 'bargauge', 'gauge', 'table', 'text', 'barchart', 'piechart', 'heatmap', 'histogram', 'state-timeline', 'status-history']);
+
+function allPanels(panels: Panel[] | undefined): Panel[] {
+  return (panels ?? []).flatMap((panel) => [panel, ...allPanels(panel.panels)]);
+}
+
+/** Every query the dashboard runs: its panels' targets and its query variables. */
+function dashboardQueries(dashboard: Dashboard): { where: string; expr: string; promql: boolean }[] {
+  const queries: { where: string; expr: string; promql: boolean }[] = [];
+  for (const panel of allPanels(dashboard.panels)) {
+    for (const target of panel.targets ?? []) {
+      if (typeof target.expr === 'string') queries.push({ where: `panel ${panel.id} "${panel.title}" ${target.refId}`, expr: target.expr, promql: true });
+    }
+  }
+  for (const variable of dashboard.templating?.list ?? []) {
+    if (variable.type !== 'query') continue;
+    const query = typeof variable.query === 'string' ? variable.query : (variable.query as { query?: unknown } | undefined)?.query;
+    if (typeof query === 'string') queries.push({ where: `variable ${variable.name}`, expr: query, promql: false });
+  }
+  return queries;
+}
+
+function dashboardMetricProblems(text: string): string[] {
+  const dashboard = JSON.parse(text) as Dashboard;
+  return [
+    ...dashboardQueries(dashboard).flatMap((q) => metricProblems(q.where, q.expr)),
+    ...proseProblems('grafana-dashboard.json', text),
+  ];
+}
+
+/** Problems with the dashboard's shape: ids, datasources, targets, panel types, layout, variables. */
+function dashboardProblems(dashboard: Dashboard): string[] {
+  const problems: string[] = [];
+  if (typeof dashboard.uid !== 'string' || dashboard.uid === '') problems.push('no uid');
+  if (typeof dashboard.title !== 'string' || dashboard.title === '') problems.push('no title');
+  if (typeof dashboard.schemaVersion !== 'number' || dashboard.schemaVersion < 36) problems.push(`schemaVersion ${dashboard.schemaVersion}: datasource references need 36 or later`);
+  const variables = dashboard.templating?.list ?? [];
+  const ds = variables.find((v) => v.name === 'DS_PROMETHEUS');
+  if (ds?.type !== 'datasource' || ds.query !== 'prometheus') problems.push('no datasource variable DS_PROMETHEUS of type prometheus');
+  const pool = variables.find((v) => v.name === 'pool');
+  const poolQuery = typeof pool?.query === 'string' ? pool.query : (pool?.query as { query?: unknown } | undefined)?.query;
+  if (pool?.type !== 'query' || poolQuery !== POOL_QUERY) problems.push(`no query variable pool from ${POOL_QUERY}`);
+  else if (JSON.stringify(pool.datasource) !== JSON.stringify(DATASOURCE)) problems.push('variable pool does not query ${DS_PROMETHEUS}');
+  for (const req of dashboard.__requires ?? []) {
+    if (req.type === 'panel' && !CORE_PANELS.has(String(req.id))) problems.push(`requires plugin ${req.id}`);
+  }
+
+  const ids = new Set<unknown>();
+  for (const panel of allPanels(dashboard.panels)) {
+    const name = `panel ${panel.id} "${panel.title}"`;
+    if (!Number.isInteger(panel.id)) problems.push(`${name}: id is not an integer`);
+    else if (ids.has(panel.id)) problems.push(`${name}: id used twice`);
+    ids.add(panel.id);
+    if (typeof panel.type !== 'string' || !CORE_PANELS.has(panel.type)) problems.push(`${name}: type ${panel.type} is not a core panel`);
+    const grid = panel.gridPos;
+    if (grid === undefined || !(grid.w >= 1 && grid.x >= 0 && grid.x + grid.w <= 24 && grid.h >= 1 && grid.y >= 0)) problems.push(`${name}: gridPos outside the 24-column grid`);
+    if (panel.type === 'row') continue; // a row groups panels; it runs no query
+    if (JSON.stringify(panel.datasource) !== JSON.stringify(DATASOURCE)) problems.push(`${name}: datasource is not \${DS_PROMETHEUS}`);
+    const targets = panel.targets ?? [];
+    if (targets.length === 0) problems.push(`${name}: no target`);
+    const refIds = new Set<unknown>();
+    for (const target of targets) {
+      if (typeof target.expr !== 'string' || target.expr.trim() === '') problems.push(`${name}: target ${target.refId} has no expr`);
+      if (typeof target.refId !== 'string' || refIds.has(target.refId)) problems.push(`${name}: target refId ${target.refId} missing or repeated`);
+      refIds.add(target.refId);
+      if (target.datasource !== undefined && JSON.stringify(target.datasource) !== JSON.stringify(DATASOURCE)) problems.push(`${name}: target ${target.refId} uses another datasource`);
+    }
+  }
+  return problems;
+}
+
+/** Grafana's variables replaced by values Prometheus accepts, so promtool can parse the query. */
+function asPromql(expr: string): string {
+  const values: Record<string, string> = { __rate_interval: '5m', __interval: '1m', __range: '6h', pool: '.*' };
+  const promql = expr.replace(/\$\{?(\w+)\}?/g, (whole, name: string) => values[name] ?? whole);
+  assert.ok(!promql.includes('$'), `every Grafana variable in ${expr} has a stand-in`);
+  return promql;
+}
+
+/** The dashboard's PromQL queries as one recording-rule file, for `promtool check rules`. */
+function queriesAsRuleFile(dashboard: Dashboard): string {
+  const rules = dashboardQueries(dashboard).filter((q) => q.promql).map((q, i) => ({
+    record: `dashboard:query_${i}`,
+    expr: asPromql(q.expr),
+  }));
+  return YAML.stringify({ groups: [{ name: 'dashboard', rules }] });
+}
+
+describe('grafana-dashboard.json', () => {
+  const text = readRepoFile('envoy', 'observability', 'grafana-dashboard.json');
+  const dashboard = JSON.parse(text) as Dashboard;
+
+  test('is a self-contained dashboard: unique ids, a datasource and a target on every panel', () => {
+    assert.deepEqual(dashboardProblems(dashboard), []);
+    assert.ok(allPanels(dashboard.panels).filter((p) => p.type !== 'row').length >= 12, 'the panels the dashboard promises');
+  });
+
+  test('reads only metrics, labels and label values keyswitch exports', () => {
+    assert.deepEqual(dashboardMetricProblems(text), []);
+  });
+
+  test('every query is valid PromQL (promtool check rules)', { skip: promtoolSkip() }, () => {
+    inTempDir((dir) => {
+      const file = path.join(dir, 'dashboard-queries.yaml');
+      fs.writeFileSync(file, queriesAsRuleFile(dashboard));
+      const result = checkRules(file);
+      assert.equal(result.code, 0, result.output);
+      const count = dashboardQueries(dashboard).filter((q) => q.promql).length;
+      assert.ok(count >= 12);
+      assert.match(result.output, new RegExp(`SUCCESS: ${count} rules found`));
+    });
+  });
+
+  test('the shape check catches a repeated id, a missing datasource, a panel with no target and a plugin', () => {
+    const broken = JSON.parse(text) as Dashboard;
+    const [first, second, third, fourth] = allPanels(broken.panels).filter((p) => p.type !== 'row');
+    second!.id = first!.id;
+    delete second!.datasource;
+    third!.targets = [];
+    fourth!.type = 'grafana-polystat-panel';
+    const problems = dashboardProblems(broken);
+    for (const expected of ['id used twice', 'datasource is not ${DS_PROMETHEUS}', 'no target', 'is not a core panel']) {
+      assert.ok(problems.some((p) => p.includes(expected)), `${expected} in:\n${problems.join('\n')}`);
+    }
+  });
+
+  test('the metric check catches a misspelt metric, a bare histogram and an unknown state', () => {
+    let broken = breakText(text, 'keyswitch_pool_exhausted_total', 'keyswitch_pools_exhausted_total');
+    broken = breakText(broken, 'keyswitch_decision_duration_seconds_bucket', 'keyswitch_decision_duration_seconds');
+    broken = breakText(broken, 'state=\\"available\\"', 'state=\\"idle\\"');
+    const problems = dashboardMetricProblems(broken);
+    for (const expected of ['no metric keyswitch_pools_exhausted_total', 'keyswitch_decision_duration_seconds is a histogram', 'never "idle"']) {
+      assert.ok(problems.some((p) => p.startsWith('panel ') && p.includes(expected)), `${expected} in:\n${problems.join('\n')}`);
+    }
+  });
+
+  test('promtool check rules rejects a broken dashboard query', { skip: promtoolSkip() }, () => {
+    const broken = JSON.parse(text) as Dashboard;
+    const target = allPanels(broken.panels).find((p) => p.type === 'timeseries')!.targets![0]!;
+    target.expr = `sum by (pool (${String(target.expr)})`;
+    inTempDir((dir) => {
+      const file = path.join(dir, 'dashboard-queries.yaml');
+      fs.writeFileSync(file, queriesAsRuleFile(broken));
+      const result = checkRules(file);
+      assert.notEqual(result.code, 0, result.output);
+      assert.match(result.output, /parse error/);
     });
   });
 });
