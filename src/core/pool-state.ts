@@ -280,6 +280,11 @@ export class PoolState {
     return level;
   }
 
+  /** Keeps the higher of the current and the given level (a reload merging quota groups). */
+  raiseEscalation(subject: number, level: number): void {
+    this.escalation[subject] = Math.max(this.escalation[subject]!, level);
+  }
+
   resetEscalation(subject: number): void {
     this.escalation[subject] = 0;
   }

@@ -175,6 +175,33 @@ export class PoolScheduler {
     };
   }
 
+  /**
+   * A config reload: take over what the previous scheduler of this pool knew of the accounts
+   * both have (cooldowns, escalation, disables and their probe schedule, drains). An account in
+   * `rotated` got a new key, which ends a disable: the refused key is gone. Attempts still open
+   * finish on the previous scheduler, so in-flight counts start again from zero.
+   */
+  carryOver(previous: PoolScheduler, rotated: ReadonlySet<string>): void {
+    const now = this.now();
+    for (const spec of this.policy.accounts) {
+      const before = previous.view(spec.id);
+      if (before === undefined) continue;
+      const account = this.state.indexOf(spec.id)!;
+      const subject = this.state.subjectIndexOf(account);
+      if (before.coolingUntil !== undefined) this.state.cool(subject, before.coolingUntil, before.cooldownCause!, now);
+      this.state.raiseEscalation(subject, before.escalation);
+      if (before.disabledCause !== undefined && !rotated.has(spec.id)) {
+        this.state.disable(account, before.disabledCause, before.probeAt ?? now, previous.probeWaitOf(spec.id));
+      }
+      if (before.drained) this.state.setDrained(account, true);
+    }
+  }
+
+  private probeWaitOf(accountId: string): number {
+    const account = this.state.indexOf(accountId);
+    return account === undefined ? this.policy.health.probeAfterMs : this.state.probeWaitOf(account);
+  }
+
   /** Operator action: no new attempts on the account until enable(). False for an unknown id. */
   drain(accountId: string): boolean {
     return this.act(accountId, (account) => this.state.setDrained(account, true));

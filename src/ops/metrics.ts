@@ -25,6 +25,8 @@ const FAILOVER_CAUSE: Partial<Record<ResponseClass, string>> = {
   billing: 'billing',
 };
 
+const COOLDOWN_CAUSES = ['rate_limit', 'overload', 'headroom', 'quota_group', 'escalated', 'billing', 'disabled'];
+
 const STATES: readonly AccountState[] = ['available', 'cooling', 'disabled', 'probing', 'drained', 'at-capacity'];
 
 export class Metrics {
@@ -46,6 +48,10 @@ export class Metrics {
 
   /**
    * `schedulers` is read at each scrape (it changes on reload); `openStreams` too.
+   */
+  /**
+   * Counters of every pool and known label value start at 0, so rate() and increase() see the
+   * first event. Per-account attempt series appear with their first attempt.
    */
   constructor(
     schedulers: () => ReadonlyMap<string, PoolScheduler>,
@@ -105,6 +111,10 @@ export class Metrics {
       registers,
     });
     this.reloads = new Counter({ name: 'keyswitch_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers });
+    for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
+    this.violations.inc(0);
+    this.fallbacks.inc(0);
+    for (const scheduler of schedulers().values()) this.startPool(scheduler);
     new Gauge({ name: 'keyswitch_open_streams', help: 'ext_proc streams (attempts) open now.', registers, collect() { this.set(openStreams()); } });
     new Gauge({
       name: 'keyswitch_accounts',
@@ -139,6 +149,18 @@ export class Metrics {
         }
       },
     });
+  }
+
+  /** Puts a pool's counters at 0 (at start, and for a pool a reload adds). */
+  startPool(scheduler: PoolScheduler): void {
+    const pool = scheduler.policy.name;
+    for (const cause of Object.values(FAILOVER_CAUSE)) this.failovers.inc({ pool, cause }, 0);
+    for (const cause of COOLDOWN_CAUSES) this.cooldownsStarted.inc({ pool, cause }, 0);
+    for (const status of [...scheduler.policy.failoverStatuses, ...scheduler.policy.health.disableOn]) {
+      this.clientErrors.inc({ pool, status: String(status) }, 0);
+    }
+    this.exhausted.inc({ pool }, 0);
+    this.providerWide.inc({ pool }, 0);
   }
 
   /** An attempt's final decision, once per attempt (after its error body, when one was read). */

@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { type Gateway, credentialsSince, withGateway } from '../support/gateway';
 import { type ClientResponse, httpRequest } from '../support/http-client';
+import { checkMetrics, promtoolSkip } from '../support/promtool';
+import { readRepoFile } from '../support/repo-files';
 
 // The admin listener over real HTTP on 127.0.0.1, with keyswitch behind the Envoy emulator.
 
@@ -188,5 +190,24 @@ test('/readyz turns 503 as soon as the drain starts; /healthz stays 200', async 
     assert.equal((await admin(gateway, '/healthz')).status, 200);
     assert.equal((await gateway.send()).status, 200, 'new requests are still served during the drain window');
     await stopped;
+  });
+});
+
+test('promtool accepts the live exposition; every metric the alerts and the dashboard read is exported', { skip: promtoolSkip() }, async () => {
+  await withGateway({ configYaml: CONFIG, env: ENV }, async (gateway) => {
+    gateway.upstream.setAnswer(SENTINEL.A, { status: 429, headers: { 'retry-after': '60' } });
+    await gateway.send();
+    const exposition = (await admin(gateway, '/metrics')).body;
+    const lint = checkMetrics(exposition);
+    // prom-client's default metrics name three gauges *_total (prom-client lib/metrics/processHandles.js
+    // and friends); they are the library's names, not keyswitch's, and dashboards know them so.
+    const PROM_CLIENT_GAUGES = ['active_handles_total', 'active_requests_total', 'active_resources_total'].map((n) => `keyswitch_nodejs_${n}`);
+    assert.deepEqual(lint.problems.filter((problem) => !PROM_CLIENT_GAUGES.includes(problem.metric)), [], lint.output);
+    const exported = new Set([...exposition.matchAll(/^(keyswitch_[a-z0-9_]+)[{ ]/gm)].map((m) => m[1]));
+    for (const file of ['alerts.yaml', 'grafana-dashboard.json']) {
+      const used = new Set([...readRepoFile('envoy', 'observability', file).matchAll(/\bkeyswitch_[a-z0-9_]+/g)].map((m) => m[0]));
+      // A histogram's name stands for its _bucket, _sum and _count series.
+      for (const name of used) assert.ok(exported.has(name) || exported.has(`${name}_bucket`), `${file} reads ${name}, which keyswitch does not export`);
+    }
   });
 });
