@@ -173,7 +173,7 @@ export class Metrics {
     if (decision.kind === 'retry') {
       this.failovers.inc({ pool, cause });
       tally.absorbed += 1;
-      this.lastFailovers.set(`${pool}\u0000${account}`, { cause, at: this.clock() });
+      this.lastFailovers.set(`${pool}\u0000${account}`, { cause: decision.class, at: this.clock() });
     } else {
       this.clientErrors.inc({ pool, status: String(status) });
       tally.clientVisible += 1;

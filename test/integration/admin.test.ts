@@ -101,7 +101,7 @@ test('/v1/pools shows each account’s state with a fingerprint, never the key; 
     const [pool] = body.pools;
     assert.equal(pool!.absorbed, 1);
     const [a, b, c] = pool!.accounts;
-    assert.deepEqual([a!.state, a!.coolingUntil, a!.cooldownCause, a!.lastFailover.cause], ['cooling', new Date(clock.now() + 60_000).toISOString(), 'rate-limit', 'rate_limit']);
+    assert.deepEqual([a!.state, a!.coolingUntil, a!.cooldownCause, a!.lastFailover.cause], ['cooling', new Date(clock.now() + 60_000).toISOString(), 'rate-limit', 'rate-limit']);
     // A 60 s cooldown is within the default 60 s grace, so the session stays bound to a.
     assert.deepEqual([a!.stickySessions, b!.stickySessions], [1, 0]);
     assert.equal(c!.state, 'available');
