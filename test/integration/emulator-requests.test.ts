@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { bootstrapVariant, extProcOf } from '../support/envoy-emulator/bootstrap-variant';
-import { attributesOf, dynamicMetadata, forwardedMetadataOf, headerOf, headersResponse, kindOf, setRaw } from '../support/envoy-emulator/scripting';
+import { attributesOf, bodyResponse, dynamicMetadata, forwardedMetadataOf, headerOf, headersResponse, kindOf, setRaw } from '../support/envoy-emulator/scripting';
 import { MARK_RETRY, attemptOf, rotatingKeys, send, withRig } from '../support/emulator-rig';
 import type { ProcessorHandlers } from '../support/scripted-processor';
 
@@ -28,6 +28,10 @@ describe('Envoy emulator: requests, attempts and mutations', () => {
         responseBodyMode: 'NONE', requestTrailerMode: 'SKIP', responseTrailerMode: 'SKIP' });
       assert.deepEqual(extProc?.forwardingNamespaces, ['keyswitch']);
       assert.deepEqual(extProc?.receivingNamespaces, ['keyswitch']);
+      assert.equal(extProc?.mutationRules.allowExpression?.test('x-envoy-ratelimited'), true);
+      assert.equal(extProc?.mutationRules.allowExpression?.test('x-envoy-attempt-count'), false);
+      assert.equal(extProc?.allowModeOverride, true);
+      assert.deepEqual(extProc?.allowedOverrideModes, []);
       assert.equal(model.virtualHosts[0]?.includeRequestAttemptCount, true);
       assert.equal(model.clusters.get('keyswitch')?.extProc, undefined);
     });
@@ -191,12 +195,16 @@ describe('Envoy emulator: requests, attempts and mutations', () => {
   });
 
   // ext_proc.cc with request_body_mode BUFFERED: a request_body message per attempt; a body
-  // mutation changes that attempt's copy only (router.cc doRetry copies the original).
+  // mutation changes that attempt's copy only (router.cc doRetry copies the original). It must
+  // come with a matching content-length (processor_state.cc validateContentLength), which the
+  // same reply may set on the headers the filter still holds.
   test('request_body_mode BUFFERED: body message on each attempt, mutation affects one attempt', async () => {
     const yaml = bootstrapVariant((doc) => { extProcOf(doc, 'llm_openai').processing_mode.request_body_mode = 'BUFFERED'; });
     const handlers: ProcessorHandlers = {
       ...rotatingKeys,
-      request_body: (_msg, { stream }) => ({ request_body: { response: attemptOf(stream) === 1 ? { body_mutation: { body: Buffer.from('changed') } } : {} } }),
+      request_body: (_msg, { stream }) => (attemptOf(stream) === 1
+        ? bodyResponse('request_body', { set_headers: [setRaw('content-length', '7')] }, { body_mutation: { body: Buffer.from('changed') } })
+        : bodyResponse('request_body')),
     };
     await withRig({ handlers, yaml, script: { 'key-1': { status: 429 } } }, async ({ envoy, upstream, processor }) => {
       await send(envoy, '/v1/x', { method: 'POST', body: 'original' });

@@ -15,6 +15,10 @@
  * A credential is the value of the first configured credential header present; a script key
  * matches it exactly, or without a leading "Bearer ". Unknown credentials (and calls without one)
  * get `defaultAnswer`, by default 200 with a small JSON body.
+ *
+ * Directives on an answer: `chunks` + `chunkDelayMs` send the body in pieces (a slow or large error
+ * body); `reset: 'before-response'` destroys the connection after reading the request, without
+ * answering (for Envoy a reset after the request started: not a connect failure).
  */
 import * as http from 'node:http';
 import { listenOnLoopback } from './listen';
@@ -37,6 +41,12 @@ export interface ScriptedAnswer {
   headers?: Record<string, string>;
   /** A string/Buffer is sent as is; anything else as JSON (content-type application/json). */
   body?: string | Buffer | object;
+  /** Send the body as these pieces (content-length is their total; `body` is ignored). */
+  chunks?: Array<string | Buffer>;
+  /** Pause between two chunks, in ms (default 20, so each arrives in its own read). */
+  chunkDelayMs?: number;
+  /** Destroy the connection after reading the request instead of answering (status is ignored). */
+  reset?: 'before-response';
 }
 
 export type AnswerFn = (call: UpstreamCall) => ScriptedAnswer | Promise<ScriptedAnswer>;
@@ -108,14 +118,27 @@ export async function startScriptedUpstream(options: ScriptedUpstreamOptions = {
         body: Buffer.concat(chunks),
       };
       calls.push(call);
-      void answerFor(call).then((answer) => {
+      void answerFor(call).then(async (answer) => {
+        if (answer.reset === 'before-response') {
+          req.socket.destroy();
+          return;
+        }
         const isRaw = typeof answer.body === 'string' || Buffer.isBuffer(answer.body);
         const body = answer.body === undefined ? Buffer.alloc(0)
           : isRaw ? Buffer.from(answer.body as string | Buffer) : Buffer.from(JSON.stringify(answer.body));
-        const outHeaders: Record<string, string> = { 'content-length': String(body.length), ...(answer.headers ?? {}) };
-        if (!isRaw && answer.body !== undefined && outHeaders['content-type'] === undefined) outHeaders['content-type'] = 'application/json';
+        const chunks = answer.chunks?.map((c) => Buffer.from(c)) ?? [body];
+        const length = chunks.reduce((n, c) => n + c.length, 0);
+        const outHeaders: Record<string, string> = { 'content-length': String(length), ...(answer.headers ?? {}) };
+        if (answer.chunks === undefined && !isRaw && answer.body !== undefined && outHeaders['content-type'] === undefined) {
+          outHeaders['content-type'] = 'application/json';
+        }
         res.writeHead(answer.status, outHeaders);
-        res.end(body);
+        for (const [i, chunk] of chunks.entries()) {
+          if (i > 0) await new Promise((resolve) => setTimeout(resolve, answer.chunkDelayMs ?? 20));
+          if (res.destroyed) return;
+          res.write(chunk);
+        }
+        res.end();
       }, (error: Error) => {
         res.writeHead(599, { 'content-type': 'text/plain' });
         res.end(`scripted upstream answer failed: ${error.message}`);

@@ -44,6 +44,8 @@ interface ExtProc {
   processing_mode: Record<string, string>;
   request_attributes?: string[];
   metadata_options: { forwarding_namespaces: { untyped: string[] }; receiving_namespaces: { untyped: string[] } };
+  mutation_rules?: Record<string, unknown>;
+  allow_mode_override?: boolean;
 }
 interface HttpProtocolOptions {
   '@type': string;
@@ -173,6 +175,26 @@ describe('envoy/envoy.yaml has the settings keyswitch depends on', () => {
       assert.ok(ep.metadata_options.receiving_namespaces.untyped.includes('keyswitch'));
     });
 
+    it(`${name}: ext_proc may change x-envoy-ratelimited and no other x-envoy header`, () => {
+      // x-envoy-ratelimited on a response ends wouldRetryFromHeaders before retriable_headers are
+      // read (retry_state_impl.cc), so keyswitch must be able to remove it. mutation_rules.cc
+      // Checker::isAllowed checks allow_expression (an RE2 full match, regex.h
+      // CompiledGoogleReMatcher::match) before the x-envoy rule; nothing else is relaxed.
+      const rules = extProc(name).mutation_rules;
+      assert.deepEqual(rules, { allow_expression: { regex: '^x-envoy-ratelimited$' } });
+      const allowed = new RegExp(`^(?:${String((rules?.['allow_expression'] as { regex: string }).regex)})$`);
+      assert.ok(allowed.test('x-envoy-ratelimited'));
+      for (const other of ['x-envoy-ratelimited-by', 'x-x-envoy-ratelimited', 'x-envoy-attempt-count', 'x-envoy-retry-on', 'host', ':authority']) {
+        assert.ok(!allowed.test(other), other);
+      }
+    });
+
+    it(`${name}: allow_mode_override, for pools that classify error bodies`, () => {
+      // Without it a mode_override in keyswitch's response_headers reply is ignored
+      // (ext_proc.cc Filter::onReceiveMessage), and the error body never reaches keyswitch.
+      assert.equal(extProc(name).allow_mode_override, true);
+    });
+
     it(`${name}: max_retries circuit breaker raised above the default 3`, () => {
       // circuit_breaker.proto max_retries "default is 3"; overflow silently skips the retry.
       const thresholds = cluster(name).circuit_breakers?.thresholds ?? [];
@@ -277,11 +299,13 @@ describe('the Bootstrap walker reports mistakes', () => {
   it('names newer fields the pinned protos lack (why envoy.yaml does not use them)', () => {
     const problems = mutated((c, ep) => {
       ep['status_on_error'] = { code: 'ServiceUnavailable' }; // ext_proc, Envoy >= 1.36
+      ep['allowed_override_modes'] = [{ response_body_mode: 'BUFFERED' }]; // ext_proc, Envoy >= 1.32
       const route = c.static_resources.listeners[0]?.filter_chains[0]?.filters[0]?.typed_config.route_config.virtual_hosts[0]?.routes[0];
       assert.ok(route);
       (route as unknown as Record<string, unknown>)['request_body_buffer_limit'] = 33554432; // Route, Envoy >= 1.36
     });
     assert.ok(problems.some((p) => p.startsWith(`${EXT_PROC_PATH}.status_on_error: unknown field`)), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith(`${EXT_PROC_PATH}.allowed_override_modes: unknown field`)), problems.join('\n'));
     assert.ok(problems.some((p) => p.endsWith('routes[0].request_body_buffer_limit: unknown field of envoy.config.route.v3.Route')), problems.join('\n'));
   });
 

@@ -10,6 +10,14 @@ import type { ValueOnlyMutation } from './mutation';
 import type { Stats } from './trace';
 import type { PbProcessingRequest, PbProcessingResponse } from './wire';
 
+/** Identifies one upstream attempt for the emulator's per-attempt test hooks. */
+export interface AttemptInfo {
+  cluster: string;
+  /** 1-based, = x-envoy-attempt-count. */
+  attempt: number;
+  requestId: string;
+}
+
 export interface EmulatorEnv {
   client: grpc.Client & { Process(): grpc.ClientDuplexStream<PbProcessingRequest, PbProcessingResponse> };
   agent: http.Agent;
@@ -25,6 +33,10 @@ export interface EmulatorEnv {
   activeRetries: Map<string, number>;
   /** ext_proc calls not finished yet; cancelled on stop(). */
   liveCalls: LiveCalls;
+  /** EnvoyEmulatorOptions.failConnect. */
+  failConnect: ((attempt: AttemptInfo) => number | Promise<unknown> | undefined) | undefined;
+  /** A loopback port nothing listens on, for refused connections. */
+  closedPort: number;
 }
 
 /** The ext_proc calls whose final status has not arrived yet. */

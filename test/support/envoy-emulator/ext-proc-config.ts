@@ -10,6 +10,20 @@ export const EXT_PROC_TYPE = 'envoy.extensions.filters.http.ext_proc.v3.External
 export type HeaderSendMode = 'SEND' | 'SKIP';
 export type BodySendMode = 'NONE' | 'STREAMED' | 'BUFFERED' | 'BUFFERED_PARTIAL';
 
+/**
+ * A ProcessingMode as written, DEFAULT kept: mode_override and allowed_override_modes work on
+ * these values (ext_proc.cc effectiveModeOverride compares enum values, not resolved modes).
+ */
+export interface ProcessingModeProto {
+  request_header_mode: HeaderSendMode | 'DEFAULT';
+  response_header_mode: HeaderSendMode | 'DEFAULT';
+  request_body_mode: BodySendMode;
+  response_body_mode: BodySendMode;
+  request_trailer_mode: HeaderSendMode | 'DEFAULT';
+  response_trailer_mode: HeaderSendMode | 'DEFAULT';
+}
+
+/** A ProcessingMode with DEFAULT resolved (what the filter acts on). */
 export interface ProcessingMode {
   requestHeaderMode: HeaderSendMode;
   responseHeaderMode: HeaderSendMode;
@@ -38,21 +52,24 @@ export interface ExtProcFilterConfig {
   failureModeAllow: boolean;
   messageTimeoutMs: number;
   processingMode: ProcessingMode;
+  /** processing_mode as written: the base mode_override is applied to. */
+  processingModeProto: ProcessingModeProto;
   requestAttributes: string[];
   responseAttributes: string[];
   forwardingNamespaces: string[];
   receivingNamespaces: string[];
   mutationRules: MutationRules;
   allowModeOverride: boolean;
+  /** allowed_override_modes (Envoy >= 1.32, PR #36279); empty = any override is allowed. */
+  allowedOverrideModes: ProcessingModeProto[];
   disableImmediateResponse: boolean;
   /** status_on_error (Envoy >= 1.36), default 500. */
   statusOnError: number;
 }
 
-function headerMode(value: unknown, path: string, fallback: HeaderSendMode): HeaderSendMode {
-  const mode = asString(value, path);
-  if (mode === undefined || mode === 'DEFAULT') return fallback;
-  if (mode === 'SEND' || mode === 'SKIP') return mode;
+function headerMode(value: unknown, path: string): HeaderSendMode | 'DEFAULT' {
+  const mode = asString(value, path) ?? 'DEFAULT';
+  if (mode === 'DEFAULT' || mode === 'SEND' || mode === 'SKIP') return mode;
   throw new Error(`${path}: unknown header send mode ${mode}`);
 }
 
@@ -62,17 +79,33 @@ function bodyMode(value: unknown, path: string): BodySendMode {
   throw new Error(`${path}: body send mode ${mode} is not supported by the emulator`);
 }
 
-/** processing_mode, or a ProcessingResponse.mode_override (same field names). */
-export function parseProcessingMode(raw: unknown, path: string): ProcessingMode {
+/** processing_mode, an allowed_override_modes entry or a ProcessingResponse.mode_override, as written. */
+export function parseProcessingModeProto(raw: unknown, path: string): ProcessingModeProto {
   const o = asObj(raw, path);
   return {
-    // processing_mode.proto: DEFAULT means SEND for headers and SKIP for trailers.
-    requestHeaderMode: headerMode(o['request_header_mode'], `${path}.request_header_mode`, 'SEND'),
-    responseHeaderMode: headerMode(o['response_header_mode'], `${path}.response_header_mode`, 'SEND'),
-    requestBodyMode: bodyMode(o['request_body_mode'], `${path}.request_body_mode`),
-    responseBodyMode: bodyMode(o['response_body_mode'], `${path}.response_body_mode`),
-    requestTrailerMode: headerMode(o['request_trailer_mode'], `${path}.request_trailer_mode`, 'SKIP'),
-    responseTrailerMode: headerMode(o['response_trailer_mode'], `${path}.response_trailer_mode`, 'SKIP'),
+    request_header_mode: headerMode(o['request_header_mode'], `${path}.request_header_mode`),
+    response_header_mode: headerMode(o['response_header_mode'], `${path}.response_header_mode`),
+    request_body_mode: bodyMode(o['request_body_mode'], `${path}.request_body_mode`),
+    response_body_mode: bodyMode(o['response_body_mode'], `${path}.response_body_mode`),
+    request_trailer_mode: headerMode(o['request_trailer_mode'], `${path}.request_trailer_mode`),
+    response_trailer_mode: headerMode(o['response_trailer_mode'], `${path}.response_trailer_mode`),
+  };
+}
+
+/**
+ * processor_state.cc setProcessingModeInternal: headers are sent unless SKIP, trailers only when
+ * SEND (so DEFAULT means SEND for headers and SKIP for trailers).
+ */
+export function resolveProcessingMode(p: ProcessingModeProto): ProcessingMode {
+  const header = (m: HeaderSendMode | 'DEFAULT'): HeaderSendMode => (m === 'SKIP' ? 'SKIP' : 'SEND');
+  const trailer = (m: HeaderSendMode | 'DEFAULT'): HeaderSendMode => (m === 'SEND' ? 'SEND' : 'SKIP');
+  return {
+    requestHeaderMode: header(p.request_header_mode),
+    responseHeaderMode: header(p.response_header_mode),
+    requestBodyMode: p.request_body_mode,
+    responseBodyMode: p.response_body_mode,
+    requestTrailerMode: trailer(p.request_trailer_mode),
+    responseTrailerMode: trailer(p.response_trailer_mode),
   };
 }
 
@@ -106,6 +139,7 @@ export function parseExtProcConfig(filterName: string, typed: Obj, path: string)
   const grpcService = asObj(typed['grpc_service'], `${path}.grpc_service`);
   const metadata = asObj(typed['metadata_options'], `${path}.metadata_options`);
   const statusOnError = asObj(typed['status_on_error'], `${path}.status_on_error`);
+  const processingModeProto = parseProcessingModeProto(typed['processing_mode'], `${path}.processing_mode`);
   return {
     filterName,
     statPrefix: asString(typed['stat_prefix'], `${path}.stat_prefix`) ?? '',
@@ -113,7 +147,8 @@ export function parseExtProcConfig(filterName: string, typed: Obj, path: string)
       `${path}.grpc_service.envoy_grpc.cluster_name`),
     failureModeAllow: asBool(typed['failure_mode_allow'], `${path}.failure_mode_allow`, false),
     messageTimeoutMs: asDurationMs(typed['message_timeout'], `${path}.message_timeout`, 200),
-    processingMode: parseProcessingMode(typed['processing_mode'], `${path}.processing_mode`),
+    processingMode: resolveProcessingMode(processingModeProto),
+    processingModeProto,
     requestAttributes: asStringList(typed['request_attributes'], `${path}.request_attributes`),
     responseAttributes: asStringList(typed['response_attributes'], `${path}.response_attributes`),
     forwardingNamespaces: asStringList(asObj(metadata['forwarding_namespaces'], `${path}.metadata_options.forwarding_namespaces`)['untyped'],
@@ -122,6 +157,8 @@ export function parseExtProcConfig(filterName: string, typed: Obj, path: string)
       `${path}.metadata_options.receiving_namespaces.untyped`),
     mutationRules: parseMutationRules(typed['mutation_rules'], `${path}.mutation_rules`),
     allowModeOverride: asBool(typed['allow_mode_override'], `${path}.allow_mode_override`, false),
+    allowedOverrideModes: asList(typed['allowed_override_modes'], `${path}.allowed_override_modes`)
+      .map((m, i) => parseProcessingModeProto(m, `${path}.allowed_override_modes[${i}]`)),
     disableImmediateResponse: asBool(typed['disable_immediate_response'], `${path}.disable_immediate_response`, false),
     statusOnError: asNumber(statusOnError['code'], `${path}.status_on_error.code`, 500),
   };

@@ -8,13 +8,18 @@
  * under attributes["envoy.filters.http.ext_proc"] (Filter::addAttributes); metadata_context with
  * the forwarding namespaces of the request's dynamic metadata (Filter::addDynamicMetadata);
  * received dynamic_metadata kept only for receiving namespaces (Filter::setDynamicMetadata).
- * Errors follow failure_mode_allow: timeout → 504, gRPC error / spurious message / bad mutation →
- * status_on_error (500) as a local reply; a clean server close → carry on without the processor.
+ * mode_override on headers replies: mode-override.ts. Body messages and what their replies may
+ * change: BodyCallback below.
+ * Errors: timeout → 504, gRPC error / spurious message → status_on_error (500), both as local
+ * replies unless failure_mode_allow; a failed mutation (invalid header, disallow_is_error,
+ * content-length mismatch) → status_on_error whatever failure_mode_allow says
+ * (onReceiveMessage → Filter::handleErrorResponse); a clean server close → carry on without the
+ * processor.
  */
-import type { ExtProcFilterConfig, ProcessingMode } from './ext-proc-config';
-import { parseProcessingMode } from './ext-proc-config';
+import { type ExtProcFilterConfig, parseProcessingModeProto, type ProcessingMode, resolveProcessingMode } from './ext-proc-config';
 import type { ExchangeResult, ExtProcStream, StreamCloseMode, Unsolicited } from './ext-proc-stream';
 import { HeaderMap } from './header-map';
+import { effectiveModeOverride, overrideAllowed } from './mode-override';
 import { applyHeaderMutation, type ValueOnlyMutation } from './mutation';
 import type { ExtProcTrace, Stats } from './trace';
 import { ATTRIBUTES_KEY, type MessageKind, type PbCommonResponse, type PbImmediateResponse,
@@ -30,6 +35,14 @@ export interface LocalReply {
 }
 
 export type FilterStatus = { kind: 'continue' } | { kind: 'local-reply'; reply: LocalReply };
+
+/**
+ * Which processor_state.cc callback state a body message is sent in, which decides what its reply
+ * may do: BufferedBodyCallback applies header mutations to the held headers and checks a body
+ * mutation against content-length; BufferedPartialBodyCallback applies header mutations only;
+ * StreamedBodyCallback ignores them (the headers already went on).
+ */
+export type BodyCallback = 'buffered' | 'partial' | 'streamed';
 
 export interface FilterOptions {
   closeWhenDone: boolean;
@@ -54,6 +67,7 @@ export class UpstreamExtProcFilter {
   private processingComplete = false;
   private sentRequestAttributes = false;
   private sentResponseAttributes = false;
+  private responseBodySent = false;
   private failure: ((status: FilterStatus) => void) | undefined;
   /** Resolves with a local reply if the stream fails while no message is outstanding. */
   readonly asyncFailure: Promise<FilterStatus>;
@@ -79,11 +93,15 @@ export class UpstreamExtProcFilter {
     return status;
   }
 
-  /** request_body (BUFFERED modes send the whole body in one message). */
+  /**
+   * request_body, the whole body in one message. The router has the complete body before the
+   * request_headers reply arrives (it buffers it for retries), which processor_state.cc
+   * handleHeadersResponse sends as one message in BufferedBodyCallback state whatever the mode.
+   */
   async decodeBody(headers: HeaderMap, body: { data: Buffer }): Promise<FilterStatus> {
     if (this.processingComplete || this.mode.requestBodyMode === 'NONE' || body.data.length === 0) return CONTINUE;
     const request = this.message('request_body', { body: body.data, end_of_stream: true });
-    const status = await this.handle('request_body', request, headers, body);
+    const status = await this.handle('request_body', request, headers, body, 'buffered');
     this.closeIfDone('request_body', true);
     return status;
   }
@@ -96,17 +114,29 @@ export class UpstreamExtProcFilter {
     return status;
   }
 
-  async encodeBody(headers: HeaderMap, body: { data: Buffer }): Promise<FilterStatus> {
-    if (this.processingComplete || this.mode.responseBodyMode === 'NONE') return CONTINUE;
-    const request = this.message('response_body', { body: body.data, end_of_stream: true });
-    const status = await this.handle('response_body', request, headers, body);
-    this.closeIfDone('response_body', true);
+  /** The one response_body message of this attempt; `endOfStream` false = a BUFFERED_PARTIAL prefix. */
+  async encodeBody(headers: HeaderMap, body: { data: Buffer }, endOfStream: boolean, callback: BodyCallback): Promise<FilterStatus> {
+    this.responseBodySent = true;
+    const request = this.message('response_body', { body: body.data, end_of_stream: endOfStream });
+    const status = await this.handle('response_body', request, headers, body, callback);
+    this.closeIfDone('response_body', endOfStream);
     return status;
   }
 
-  /** Whether the final response body must be buffered for a response_body message. */
+  /**
+   * BUFFERED / BUFFERED_PARTIAL response body mode right after the response_headers reply: the
+   * filter keeps the headers (processor_state.cc handleHeadersResponse returns without
+   * continuing), so the router sees them only after the response_body reply.
+   */
+  holdsResponseHeaders(): 'BUFFERED' | 'BUFFERED_PARTIAL' | undefined {
+    const mode = this.mode.responseBodyMode;
+    if (this.processingComplete || this.responseBodySent) return undefined;
+    return mode === 'BUFFERED' || mode === 'BUFFERED_PARTIAL' ? mode : undefined;
+  }
+
+  /** Whether the final response body must be read for a (STREAMED) response_body message. */
   wantsResponseBody(): boolean {
-    return !this.processingComplete && this.mode.responseBodyMode !== 'NONE';
+    return !this.processingComplete && !this.responseBodySent && this.mode.responseBodyMode !== 'NONE';
   }
 
   /** Filter::onDestroy: the attempt is over (retried, answered, or failed). */
@@ -136,24 +166,34 @@ export class UpstreamExtProcFilter {
     return request;
   }
 
-  private async handle(kind: MessageKind, request: PbProcessingRequest, headers: HeaderMap, body: { data: Buffer }): Promise<FilterStatus> {
+  private async handle(kind: MessageKind, request: PbProcessingRequest, headers: HeaderMap, body: { data: Buffer },
+    callback?: BodyCallback): Promise<FilterStatus> {
     const result: ExchangeResult = await this.stream.exchange(kind, request, this.config.messageTimeoutMs);
+    if (result.kind === 'abandoned') return CONTINUE;
     if (result.kind !== 'response') return this.onStreamProblem(result);
     const response = result.response;
     const got = responseCase(response);
+    if (kind.endsWith('_headers')) this.overrideMode(response);
     if (got === 'immediate_response' && !this.config.disableImmediateResponse) {
       this.setDynamicMetadata(response);
       return this.immediateResponse(response.immediate_response ?? {});
     }
+    // onReceiveMessage stores dynamic_metadata for every reply case before handling it, so even
+    // a reply of the wrong kind (spurious) leaves its metadata behind.
+    if (got !== undefined && got !== 'immediate_response') this.setDynamicMetadata(response);
     if (got !== kind) return this.spurious(`expected ${kind}, got ${got ?? 'nothing'}`);
-    this.setDynamicMetadata(response);
     const common: PbCommonResponse = (response[kind] ?? {}).response ?? {};
-    const outcome = applyHeaderMutation(common.header_mutation, headers, this.config.mutationRules, this.options.valueOnly);
-    this.trace.rejectedMutations.push(...outcome.rejected);
-    this.stats.inc('ext_proc.rejected_header_mutations', outcome.rejected.length);
-    if (outcome.error !== undefined) return this.fail('mutation-error', this.config.statusOnError, `ext_proc_error_mutation{${outcome.error}}`);
+    if (callback !== 'streamed') {
+      const outcome = applyHeaderMutation(common.header_mutation, headers, this.config.mutationRules, this.options.valueOnly);
+      this.trace.rejectedMutations.push(...outcome.rejected);
+      this.stats.inc('ext_proc.rejected_header_mutations', outcome.rejected.length);
+      if (outcome.error !== undefined) return this.errorResponse(outcome.error);
+    }
     const replace = common.status === 'CONTINUE_AND_REPLACE' || common.status === 1;
     if (common.body_mutation !== undefined && (replace || kind.endsWith('_body'))) {
+      if (callback === 'buffered' && contentLengthMismatch(headers, common.body_mutation.body)) {
+        return this.errorResponse('mismatch between content length and the length of the mutated body');
+      }
       if (common.body_mutation.clear_body === true) body.data = Buffer.alloc(0);
       else if (common.body_mutation.body !== undefined) body.data = Buffer.from(common.body_mutation.body);
     }
@@ -162,13 +202,19 @@ export class UpstreamExtProcFilter {
       if (kind === 'request_headers') this.mode.requestBodyMode = 'NONE';
       else this.mode.responseBodyMode = 'NONE';
     }
-    if (response.mode_override !== undefined && this.config.allowModeOverride && kind.endsWith('_headers')) {
-      // Only header responses may override the mode (ext_proc.cc onReceiveMessage).
-      const override = parseProcessingMode(response.mode_override, 'mode_override');
-      this.mode = { ...override, requestHeaderMode: this.mode.requestHeaderMode };
-      this.trace.events.push('mode_override applied');
-    }
     return CONTINUE;
+  }
+
+  /** mode_override on a headers reply (see mode-override.ts for the rules). */
+  private overrideMode(response: PbProcessingResponse): void {
+    if (response.mode_override === undefined || response.mode_override === null || !this.config.allowModeOverride) return;
+    const effective = effectiveModeOverride(parseProcessingModeProto(response.mode_override, 'mode_override'), this.config.processingModeProto);
+    if (!overrideAllowed(effective, this.config.allowedOverrideModes)) {
+      this.trace.events.push('mode_override disallowed by allowed_override_modes');
+      return;
+    }
+    this.mode = resolveProcessingMode(effective);
+    this.trace.events.push(`mode_override applied (response_body_mode ${effective.response_body_mode})`);
   }
 
   /** Filter::setDynamicMetadata: top-level keys are namespaces; only receiving ones are kept. */
@@ -239,6 +285,14 @@ export class UpstreamExtProcFilter {
     return { kind: 'local-reply', reply: localReply(status, details) };
   }
 
+  /** Filter::handleErrorResponse: close the stream and reply status_on_error; details = the message. */
+  private errorResponse(message: string): FilterStatus {
+    this.processingComplete = true;
+    this.trace.outcome = 'mutation-error';
+    this.stream.close(this.options.closeMode, 'mutation-error');
+    return { kind: 'local-reply', reply: localReply(this.config.statusOnError, message.replace(/\s/g, '_')) };
+  }
+
   private onUnsolicited(event: Unsolicited): void {
     if (this.processingComplete) return;
     let status: FilterStatus;
@@ -257,12 +311,23 @@ export class UpstreamExtProcFilter {
     const encodingNothing = m.responseHeaderMode === 'SKIP' && m.responseBodyMode === 'NONE' && m.responseTrailerMode === 'SKIP';
     let last = false;
     if (after === 'request_headers') last = (endOfStream || (m.requestBodyMode === 'NONE' && m.requestTrailerMode === 'SKIP')) && encodingNothing;
-    else if (after === 'request_body') last = encodingNothing;
     else if (after === 'response_headers') last = endOfStream || (m.responseBodyMode === 'NONE' && m.responseTrailerMode === 'SKIP');
-    else last = true;
+    // isLastBodyResponse: false after a body sent from the buffer (BUFFERED, BUFFERED_PARTIAL, and
+    // the request body, see decodeBody): the close waits for onDestroy. True after the last
+    // STREAMED chunk (the emulator sends the response body as one).
+    else last = after === 'response_body' && m.responseBodyMode === 'STREAMED' && endOfStream;
     if (last) {
       this.processingComplete = true;
       this.stream.close(this.options.closeMode, `last response (${after})`);
     }
   }
+}
+
+/**
+ * processor_state.cc validateContentLength: a body mutation in BufferedBodyCallback state must
+ * match a numeric content-length header (clear_body counts as an empty body).
+ */
+function contentLengthMismatch(headers: HeaderMap, body: Buffer | Uint8Array | undefined): boolean {
+  const declared = headers.get('content-length');
+  return declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== (body?.length ?? 0);
 }

@@ -24,7 +24,10 @@ export type ExchangeResult =
   | { kind: 'response'; response: PbProcessingResponse }
   | { kind: 'timeout' }
   | { kind: 'grpc-error'; code: number; details: string }
-  | { kind: 'server-closed' };
+  | { kind: 'server-closed' }
+  // The filter was destroyed (e.g. the upstream attempt failed) while the message was outstanding;
+  // a late reply is never processed (ext_proc.cc onReceiveMessage after processing_complete_).
+  | { kind: 'abandoned' };
 
 export type Unsolicited =
   | { kind: 'message'; response: PbProcessingResponse }
@@ -77,6 +80,7 @@ export class ExtProcStream {
     if (this.call === undefined || this.finished || this.closedLocally) return;
     this.closedLocally = true;
     this.trace.events.push(`${mode} (${why})`);
+    this.pending?.({ kind: 'abandoned' });
     if (mode === 'half-close' || mode === 'half-close-then-cancel') this.call.end();
     if (mode === 'cancel' || mode === 'half-close-then-cancel') this.call.cancel();
     this.trace.end = mode === 'half-close' ? 'half-closed' : mode === 'cancel' ? 'cancelled' : 'half-closed-then-cancelled';

@@ -94,7 +94,8 @@ export async function handleDownstream(ctx: DownstreamContext, req: http.Incomin
   let routed: RoutedResponse;
   const started = Date.now();
   try {
-    routed = await routeRequest(ctx.env, { vhost, route, cluster, upstreamUrl, headers, body, retriesAllowed, trace, downstreamGone: () => gone });
+    routed = await routeRequest(ctx.env, { vhost, route, cluster, upstreamUrl, headers, body, retriesAllowed,
+      bufferLimitBytes: ctx.model.bufferLimitBytes, trace, downstreamGone: () => gone });
   } catch (error) {
     return local(localReply(500, `emulator_error{${(error as Error).message}}`));
   }

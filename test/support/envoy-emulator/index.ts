@@ -11,31 +11,48 @@
  *   envoy.lastRequestTrace?.attempts  // per attempt: ext_proc messages, upstream headers, retry
  *   await envoy.stop();
  *
+ *   // attempt 1 never reaches the provider: its connection is refused 30ms after it started
+ *   startEnvoyEmulator({ ..., failConnect: ({ attempt }) => (attempt === 1 ? 30 : undefined) });
+ *
  * Behaviour it reproduces, and where in Envoy it comes from, is documented in each file:
- * router.ts (attempt loop, shared header map, retries), ext-proc-filter.ts (ext_proc.cc),
- * mutation.ts (mutation_utils.cc, mutation_rules.cc), retry-policy.ts (retry_state_impl.cc),
- * ext-proc-stream.ts (client_impl.cc), hcm.ts (connection manager).
+ * router.ts (attempt loop, shared header map and dynamic metadata, retries), ext-proc-filter.ts
+ * (ext_proc.cc), mode-override.ts (mode_override, allowed_override_modes), response-body.ts
+ * (response bodies held for BUFFERED / BUFFERED_PARTIAL: headers wait for the response_body reply,
+ * buffer limit, no timer while the body arrives), mutation.ts (mutation_utils.cc, the
+ * mutation_rules.cc checker order, mutation_rules read from the bootstrap), retry-policy.ts
+ * (retry_state_impl.cc: wouldRetryFromHeaders order incl. the x-envoy-ratelimited early return,
+ * wouldRetryFromReset), upstream.ts (connect failure vs. started reset; failConnect's refused
+ * connections), ext-proc-stream.ts (client_impl.cc), hcm.ts (connection manager).
+ *
+ * Test hooks: failConnect (below) for attempts that never reach the provider; the scripted
+ * upstream's `chunks` / `chunkDelayMs` (slow or large bodies) and `reset: 'before-response'`.
  *
  * Known gaps versus a real Envoy: HTTP/1.1 only on both sides (no HTTP/2, no TLS); the request
- * body is fully buffered before attempt 1 (Envoy streams it); trailers are never sent; STREAMED /
- * BUFFERED_PARTIAL body modes act like BUFFERED; no route/per-try timeouts, hedging,
- * retry_host_predicate, rate_limited_retry_back_off, retriable_request_headers or gRPC retry
- * policies; x-envoy-* request headers from clients are neither honoured nor stripped; attributes
- * limited to request.{id,path,url_path,method,host,scheme}, upstream.request_attempt_count,
- * xds.{route_name,cluster_name}, response.code; header count/size limits not enforced;
- * typed metadata namespaces, forward_rules, override_message_timeout and per-route ext_proc
- * overrides are ignored.
+ * body is fully buffered before attempt 1 (Envoy streams it) and goes to ext_proc as one message
+ * in any body mode; a STREAMED response body goes as one message after the retry decision; trailers
+ * are never sent; FULL_DUPLEX_STREAMED / GRPC body modes, observability_mode,
+ * send_body_without_waiting_for_header_response and the ext_proc_graceful_grpc_close runtime guard
+ * (off by default) are not modelled; a successful upstream connection is made after the request filters ran (Envoy
+ * connects in parallel; only failConnect races them); no HCM stream_idle_timeout (in envoy.yaml the
+ * only bound on a slow held response body), no route/per-try timeouts, max_stream_duration,
+ * hedging, retry_host_predicate, rate_limited_retry_back_off, retriable_request_headers or gRPC
+ * retry policies; x-envoy-* request headers from clients are neither honoured nor stripped;
+ * attributes limited to request.{id,path,url_path,method,host,scheme},
+ * upstream.request_attempt_count, xds.{route_name,cluster_name}, response.code; header count/size
+ * limits not enforced; typed metadata namespaces, forward_rules, override_message_timeout and
+ * per-route ext_proc overrides are ignored; 503 reset texts are simplified.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { officialExtProcClient, officialRoot, EXT_PROC_SERVICE_FILE } from '../official-protos';
 import { type BootstrapModel, parseBootstrap } from './bootstrap';
-import { type EmulatorEnv, LiveCalls } from './env';
+import { type AttemptInfo, type EmulatorEnv, LiveCalls } from './env';
 import type { StreamCloseMode } from './ext-proc-stream';
 import { handleDownstream } from './hcm';
 import type { ValueOnlyMutation } from './mutation';
 import { type RequestTrace, Stats } from './trace';
+import { closedLoopbackPort } from './upstream';
 import { listenOnLoopback } from '../listen';
 
 export interface EnvoyEmulatorOptions {
@@ -63,6 +80,19 @@ export interface EnvoyEmulatorOptions {
   streamCloseMode?: StreamCloseMode;
   /** set_headers entries with only `value`: 'empty' (default; Envoy >= 1.32 reads raw_value) or 'ignore'. */
   valueOnlyMutation?: ValueOnlyMutation;
+  /**
+   * Attempts that never reach the provider: return when that attempt's connection is refused (a
+   * real ECONNREFUSED from a closed loopback port): a delay in ms from the start of the attempt, or
+   * a promise that settles when the refusal should be reported. undefined connects normally.
+   * Envoy asks the pool for a connection before the upstream filters run (upstream_request.cc
+   * acceptHeadersFromRouter), so the failure races the ext_proc request_headers exchange: refused
+   * while ext_proc waits, the attempt is reset and the processor's reply is never applied; refused
+   * after the reply, its mutations and dynamic metadata stay. Either way the attempt's Process
+   * stream sees request_headers only and is then closed (ext_proc.cc onDestroy), and
+   * wouldRetryFromReset decides (connect-failure / reset-before-request). A refusal right at the
+   * start can even beat the processor's sight of the stream, as in Envoy.
+   */
+  failConnect?: (attempt: AttemptInfo) => number | Promise<unknown> | undefined;
 }
 
 export interface EnvoyEmulator {
@@ -116,6 +146,8 @@ export async function startEnvoyEmulator(options: EnvoyEmulatorOptions): Promise
     statusCodes: statusCodeTable(),
     activeRetries: new Map(),
     liveCalls: new LiveCalls(),
+    failConnect: options.failConnect,
+    closedPort: await closedLoopbackPort(),
   };
   const traces: RequestTrace[] = [];
   const server = http.createServer((req, res) => {
@@ -144,6 +176,7 @@ export async function startEnvoyEmulator(options: EnvoyEmulatorOptions): Promise
 
 export type { RequestTrace, AttemptTrace, ExtProcTrace, ExtProcOutcome, ExtProcStreamEnd, StatName } from './trace';
 export type { StreamCloseMode } from './ext-proc-stream';
+export type { AttemptInfo } from './env';
 export type { ValueOnlyMutation } from './mutation';
 export type { BootstrapModel } from './bootstrap';
 export { HeaderMap } from './header-map';

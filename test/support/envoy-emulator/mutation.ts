@@ -5,9 +5,13 @@
  *    since Envoy 1.32 (PR #35388); `append` (BoolValue, default false) chooses addCopy vs setCopy;
  *    `append_action` and `keep_empty_value` are not consulted);
  *  - source/extensions/filters/common/mutation_rules/mutation_rules.cc Checker::check/isAllowed/
- *    isValidValue (host/:authority/:method/:scheme need allow_all_routing; x-envoy-* needs
- *    allow_envoy; ":" headers and host can never be removed; ":" headers cannot be appended;
- *    :status must be a number >= 200). A disallowed change is ignored and counted
+ *    isValidValue, with the filter's mutation_rules from the bootstrap. isAllowed decides in this
+ *    order, first match wins: a removal of a ":" header or host → no; disallow_expression → no;
+ *    allow_expression → yes; disallow_all → no; host/:authority/:method/:scheme without
+ *    allow_all_routing → no; a ":" header appended, or any with disallow_system → no; x-envoy*
+ *    without allow_envoy → no; else yes. Both expressions are RE2 full matches on the lower-case
+ *    name, and removals go through the same checker as sets. isValidValue: :status a number
+ *    >= 200, :scheme http/https. A disallowed change is ignored and counted
  *    (rejected_header_mutations) unless disallow_is_error, which turns it into an error.
  * An error makes ext_proc answer with a local reply (status_on_error, default 500).
  */

@@ -5,7 +5,7 @@
  *  - wouldRetryFromHeaders: checked against the response headers AFTER the upstream filters
  *    (upstream_request.cc UpstreamRequest::decodeHeaders hands the filtered map to
  *    router.cc Filter::onUpstreamHeaders, which calls shouldRetryHeaders);
- *  - wouldRetryFromReset: connect-failure / reset-before-request / reset;
+ *  - wouldRetryFromReset: connect-failure / reset-before-request / reset / 5xx / gateway-error;
  *  - shouldRetry: num_retries bounds the retries (upstream_rq_retry_limit_exceeded);
  *  - backoff: JitteredExponentialBackOffStrategy (random in [0, interval), interval doubles up to
  *    max_interval), base default 25ms, max default 10x base.
@@ -89,24 +89,28 @@ export interface RetryVerdict {
 }
 
 /**
- * retry_state_impl.cc RetryStateImpl::wouldRetryFromHeaders, on the post-filter response headers.
- * gRPC-status based policies are not modelled (keyswitch's upstreams are plain HTTP).
+ * retry_state_impl.cc RetryStateImpl::wouldRetryFromHeaders, on the post-filter response headers,
+ * checks in Envoy's order; the first that says retry wins:
+ *  1. x-envoy-ratelimited present → retry iff retry_on has envoy-ratelimited, and NOTHING below is
+ *     consulted (so a marker in retriable_headers cannot retry such a response);
+ *  2. 5xx; 3. gateway-error (502/503/504); 4. retriable-4xx (409);
+ *  5. retriable-status-codes (425 Too Early only for requests not received as early data);
+ *  6. retriable-headers: any retriable_headers matcher matching (HeaderData::matchesHeaders);
+ *  7. gRPC status policies (not modelled: keyswitch's upstreams are plain HTTP).
  */
 export function wouldRetryFromHeaders(policy: RetryPolicy, headers: HeaderMap): RetryVerdict {
   const status = Number(headers.get(':status') ?? '0');
-  // An x-envoy-ratelimited response is retried only under envoy-ratelimited, and otherwise ends
-  // the evaluation: no other policy can retry it.
   if (headers.has('x-envoy-ratelimited')) {
     return policy.retryOn.has('envoy-ratelimited') ? { retry: true, reason: 'envoy-ratelimited' } : { retry: false, reason: 'x-envoy-ratelimited without envoy-ratelimited' };
   }
-  if (policy.retryOn.has('5xx') && status >= 500) return { retry: true, reason: '5xx' };
+  if (policy.retryOn.has('5xx') && status >= 500 && status < 600) return { retry: true, reason: '5xx' };
   if (policy.retryOn.has('gateway-error') && [502, 503, 504].includes(status)) return { retry: true, reason: 'gateway-error' };
   if (policy.retryOn.has('retriable-4xx') && status === 409) return { retry: true, reason: 'retriable-4xx' };
   if (policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.includes(status)) {
     return { retry: true, reason: 'retriable-status-codes' };
   }
   if (policy.retryOn.has('retriable-headers')) {
-    // HeaderUtility::matchHeaders: any one matcher matching is enough for retriable_headers.
+    // HeaderUtility::matchHeaders: repeated values are matched joined with ",".
     const matched = policy.retriableHeaders.find((m) => {
       const values = headers.getAll(m.name);
       return values.length === 0 ? m.test(undefined) : m.test(values.join(','));
@@ -116,14 +120,19 @@ export function wouldRetryFromHeaders(policy: RetryPolicy, headers: HeaderMap): 
   return { retry: false, reason: 'no retry policy matched' };
 }
 
-export type ResetReason = 'connect-failure' | 'reset-before-request' | 'reset';
+/** connect-failure: the pool never got a connection; reset: the connection broke after it was made. */
+export type ResetReason = 'connect-failure' | 'reset';
 
-/** retry_state_impl.cc RetryStateImpl::wouldRetryFromReset (simplified to three reasons). */
+/**
+ * retry_state_impl.cc RetryStateImpl::wouldRetryFromReset in Envoy's order (overflow and HTTP/3
+ * cases left out): a connection failure under connect-failure; reset-before-request when nothing
+ * was sent (router.cc maybeRetryReset: first_upstream_tx_byte_sent_ unset, true only for connect
+ * failures here); reset; 5xx or gateway-error (a reset counts as a 5xx).
+ */
 export function wouldRetryFromReset(policy: RetryPolicy, reason: ResetReason): RetryVerdict {
-  const beforeRequest = reason === 'connect-failure' || reason === 'reset-before-request';
-  if (policy.retryOn.has('reset-before-request') && beforeRequest) return { retry: true, reason: 'reset-before-request' };
-  if (policy.retryOn.has('connect-failure') && reason === 'connect-failure') return { retry: true, reason: 'connect-failure' };
-  if (policy.retryOn.has('reset')) return { retry: true, reason: 'reset' };
+  if (reason === 'connect-failure' && policy.retryOn.has('connect-failure')) return { retry: true, reason: 'connect-failure' };
+  if (reason === 'connect-failure' && policy.retryOn.has('reset-before-request')) return { retry: true, reason: 'reset-before-request' };
+  for (const item of ['reset', '5xx', 'gateway-error']) if (policy.retryOn.has(item)) return { retry: true, reason: item };
   return { retry: false, reason: `no retry policy matched reset (${reason})` };
 }
 

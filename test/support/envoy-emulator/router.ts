@@ -5,17 +5,27 @@
  * attempt N-1's mutations), the request's dynamic metadata, the buffered request body (each
  * attempt gets a copy), and the retry state. What it renews per attempt is the upstream filter
  * chain: a new ext_proc filter and Process stream (upstream_request.cc).
+ *
+ * Dynamic metadata is one map for the whole request whichever reply wrote it: ext_proc.cc stores
+ * request-side replies through the decoder callbacks and response-side replies (response_headers,
+ * response_body) through the encoder callbacks, and for an upstream filter both streamInfo()s are
+ * the downstream request's (filter_manager.cc ActiveStreamFilterBase::streamInfo →
+ * upstream_request.cc UpstreamFilterManager::streamInfo → parent_.callbacks()->streamInfo()). So
+ * what attempt N's response_headers reply wrote is in attempt N+1's metadata_context.
  */
 import type * as http from 'node:http';
+import type { Readable } from 'node:stream';
+import { attributes } from './attributes';
 import type { ClusterModel, RouteModel, VirtualHostModel } from './bootstrap';
 import { type FilterStatus, type LocalReply, localReply, UpstreamExtProcFilter } from './ext-proc-filter';
 import { ExtProcStream } from './ext-proc-stream';
 import type { EmulatorEnv } from './env';
 import { HeaderMap } from './header-map';
-import { RetryState, type RetryVerdict, wouldRetryFromHeaders, wouldRetryFromReset } from './retry-policy';
+import { processHeldBody, relayAfter } from './response-body';
+import { type ResetReason, RetryState, type RetryVerdict, wouldRetryFromHeaders, wouldRetryFromReset } from './retry-policy';
 import { type AttemptTrace, newExtProcTrace, type RequestTrace } from './trace';
-import { readBody, sendUpstream } from './upstream';
-import { fromPbStruct, type PbStruct, type PbValue } from './wire';
+import { readBody, refusedConnection, sendUpstream, type UpstreamCall } from './upstream';
+import { fromPbStruct, type PbStruct } from './wire';
 
 export interface RoutedRequest {
   vhost: VirtualHostModel;
@@ -27,6 +37,8 @@ export interface RoutedRequest {
   body: Buffer;
   /** False when the body outgrew the buffer limit (router.cc decodeData: retry_or_shadow_abandoned). */
   retriesAllowed: boolean;
+  /** The stream's buffer limit, which the upstream filter chain inherits (upstream_request.cc). */
+  bufferLimitBytes: number;
   trace: RequestTrace;
   downstreamGone(): boolean;
 }
@@ -34,7 +46,7 @@ export interface RoutedRequest {
 /** What goes back to the client. `done` runs after the body has been relayed. */
 export interface RoutedResponse {
   headers: HeaderMap; // includes :status
-  body: Buffer | http.IncomingMessage;
+  body: Buffer | Readable;
   local: LocalReply | undefined;
   done(): void;
 }
@@ -62,6 +74,8 @@ function newAttempt(attempt: number): AttemptTrace {
   return { attempt, extProc: undefined, upstreamRequestHeaders: undefined, upstreamRequestBody: undefined, upstreamStatus: undefined,
     filteredResponseHeaders: undefined, reset: undefined, retry: { decision: 'not-evaluated', reason: '' } };
 }
+
+const NEVER = new Promise<never>(() => {});
 
 /** Run attempts until a final response; bounded by num_retries + 1 attempts. */
 export async function routeRequest(env: EmulatorEnv, req: RoutedRequest): Promise<RoutedResponse> {
@@ -91,43 +105,64 @@ export async function routeRequest(env: EmulatorEnv, req: RoutedRequest): Promis
       });
     })();
     const destroy = (why: string): void => filter?.onDestroy(why);
+    /** An upstream reset: retried (undefined, after the backoff) or the final 503. */
+    const onReset = async (reason: ResetReason, message: string): Promise<RoutedResponse | undefined> => {
+      at.reset = `${reason}: ${message}`;
+      destroy('upstream reset');
+      let verdict: RetryVerdict = retryState === undefined ? { retry: false, reason: 'no retry policy' } : wouldRetryFromReset(retryState.policy, reason);
+      verdict = admitRetry(env, retryState, cluster, verdict, at, req);
+      if (verdict.retry && retryState !== undefined) {
+        await backOff(env, retryState, cluster, at);
+        return undefined;
+      }
+      finish();
+      const detail = reason === 'connect-failure' ? 'connection failure' : 'remote reset';
+      return fromLocal(localReply(503, `upstream_reset_before_response_started{${detail}}`,
+        `upstream connect error or disconnect/reset before headers. reset reason: ${detail}`), trace);
+    };
+    // upstream_request.cc acceptHeadersFromRouter asks the pool for a connection before the
+    // upstream filters run, so a scripted connect failure races the ext_proc exchange.
+    const refuseAt = env.failConnect?.({ cluster: cluster.name, attempt, requestId: trace.requestId });
+    const poolFailure = refuseAt === undefined ? undefined : refusedConnection(env.closedPort, refuseAt);
     // The router replays a COPY of the buffered body to each attempt (router.cc doRetry).
     const body = { data: Buffer.from(req.body) };
-    let status: FilterStatus = filter === undefined ? { kind: 'continue' } : await filter.decodeHeaders(headers, body.data.length === 0, body);
-    if (status.kind === 'continue' && filter !== undefined) status = await filter.decodeBody(headers, body);
+    const filtered = (async (): Promise<FilterStatus> => {
+      if (filter === undefined) return { kind: 'continue' };
+      const status = await filter.decodeHeaders(headers, body.data.length === 0, body);
+      return status.kind === 'continue' ? filter.decodeBody(headers, body) : status;
+    })();
+    const status = await Promise.race([filtered, poolFailure ?? NEVER]);
+    if (status.kind === 'reset') {
+      const out = await onReset(status.reason, status.message);
+      if (out === undefined) continue;
+      return out;
+    }
     if (status.kind === 'local-reply') {
       // Upstream-filter local replies go through the downstream filter manager: final, never retried.
       destroy('local reply');
       finish();
       return fromLocal(status.reply, trace);
     }
-    // auto_host_rewrite happens when the connection pool is ready, i.e. after the upstream filters
-    // ran for this attempt, on the shared map (so the next attempt's filters see the new host).
+    // auto_host_rewrite happens when the connection pool is ready (upstream_request.cc
+    // onPoolReady), on the shared map; the emulator connects after the filters ran.
     if (route.autoHostRewrite && cluster.endpointHost !== undefined) headers.set(':authority', cluster.endpointHost);
-    at.upstreamRequestHeaders = headers.entries();
-    at.upstreamRequestBody = body.data;
-    const call = sendUpstream(req.upstreamUrl, env.agent, headers, body.data);
-    const raced = await Promise.race([call.result, filter?.asyncFailure ?? new Promise<never>(() => {})]);
+    let call: UpstreamCall = { result: poolFailure ?? NEVER, abort: () => {} };
+    if (poolFailure === undefined) {
+      at.upstreamRequestHeaders = headers.entries();
+      at.upstreamRequestBody = body.data;
+      call = sendUpstream(req.upstreamUrl, env.agent, headers, body.data);
+    }
+    const raced = await Promise.race([call.result, filter?.asyncFailure ?? NEVER]);
     if ('reply' in raced || raced.kind === 'continue') {
       call.abort();
       destroy('ext_proc failed while waiting for upstream');
       finish();
       return fromLocal(raced.kind === 'local-reply' ? raced.reply : localReply(500, 'emulator_bug'), trace);
     }
-    let verdict: RetryVerdict;
     if (raced.kind === 'reset') {
-      at.reset = `${raced.reason}: ${raced.message}`;
-      destroy('upstream reset');
-      verdict = retryState === undefined ? { retry: false, reason: 'no retry policy' } : wouldRetryFromReset(retryState.policy, raced.reason);
-      verdict = admitRetry(env, retryState, cluster, verdict, at, req);
-      if (verdict.retry && retryState !== undefined) {
-        await backOff(env, retryState, cluster, at);
-        continue;
-      }
-      finish();
-      const detail = raced.reason === 'connect-failure' ? 'connection failure' : 'remote reset';
-      return fromLocal(localReply(503, `upstream_reset_before_response_started{${detail}}`,
-        `upstream connect error or disconnect/reset before headers. reset reason: ${detail}`), trace);
+      const out = await onReset(raced.reason, raced.message);
+      if (out === undefined) continue;
+      return out;
     }
     const response = raced.response;
     const responseHeaders = responseHeaderMap(response);
@@ -135,17 +170,33 @@ export async function routeRequest(env: EmulatorEnv, req: RoutedRequest): Promis
     responseStatus = response.statusCode ?? 0;
     const endOfStream = response.headers['content-length'] === '0' || responseStatus === 204 || responseStatus === 304
       || headers.get(':method') === 'HEAD';
-    status = filter === undefined ? { kind: 'continue' } : await filter.encodeHeaders(responseHeaders, endOfStream);
-    if (status.kind === 'local-reply') {
+    const headersStatus = filter === undefined ? { kind: 'continue' as const } : await filter.encodeHeaders(responseHeaders, endOfStream);
+    if (headersStatus.kind === 'local-reply') {
       response.destroy();
       destroy('local reply');
       finish();
-      return fromLocal(status.reply, trace);
+      return fromLocal(headersStatus.reply, trace);
+    }
+    let heldBody: { body: Buffer; rest: http.IncomingMessage | undefined } | undefined;
+    const held = endOfStream ? undefined : filter?.holdsResponseHeaders();
+    if (filter !== undefined && held !== undefined) {
+      const outcome = await processHeldBody(filter, held, responseHeaders, response, req.bufferLimitBytes);
+      if (outcome.kind === 'reset') {
+        const out = await onReset('reset', outcome.message);
+        if (out === undefined) continue;
+        return out;
+      }
+      if (outcome.kind === 'local-reply') {
+        destroy('local reply');
+        finish();
+        return fromLocal(outcome.reply, trace);
+      }
+      heldBody = outcome;
     }
     at.filteredResponseHeaders = responseHeaders.entries();
     // The retry decision reads the FILTERED headers (upstream_request.cc decodeHeaders →
     // router.cc onUpstreamHeaders → retry_state_impl.cc shouldRetryHeaders).
-    verdict = retryState === undefined ? { retry: false, reason: 'no retry policy' } : wouldRetryFromHeaders(retryState.policy, responseHeaders);
+    let verdict: RetryVerdict = retryState === undefined ? { retry: false, reason: 'no retry policy' } : wouldRetryFromHeaders(retryState.policy, responseHeaders);
     verdict = admitRetry(env, retryState, cluster, verdict, at, req);
     if (verdict.retry && retryState !== undefined) {
       response.destroy(); // the router resets the upstream stream of the retried attempt
@@ -153,7 +204,9 @@ export async function routeRequest(env: EmulatorEnv, req: RoutedRequest): Promis
       await backOff(env, retryState, cluster, at);
       continue;
     }
-    return finalResponse(req, responseHeaders, response, filter, finish);
+    let final: Buffer | Readable = response;
+    if (heldBody !== undefined) final = heldBody.rest === undefined ? heldBody.body : relayAfter(heldBody.body, heldBody.rest, responseHeaders);
+    return finalResponse(req, responseHeaders, final, filter, finish);
   }
   finish();
   return fromLocal(localReply(500, 'emulator_attempt_bound_reached'), trace);
@@ -200,12 +253,15 @@ async function backOff(env: EmulatorEnv, state: RetryState, cluster: ClusterMode
   env.activeRetries.set(cluster.name, (env.activeRetries.get(cluster.name) ?? 1) - 1);
 }
 
-async function finalResponse(req: RoutedRequest, headers: HeaderMap, response: http.IncomingMessage,
+async function finalResponse(req: RoutedRequest, headers: HeaderMap, response: Buffer | Readable,
   filter: UpstreamExtProcFilter | undefined, finish: () => void): Promise<RoutedResponse> {
-  let body: Buffer | http.IncomingMessage = response;
-  if (filter !== undefined && filter.wantsResponseBody()) {
+  let body: Buffer | Readable = response;
+  if (Buffer.isBuffer(response)) {
+    headers.set('content-length', String(response.length));
+  } else if (filter !== undefined && filter.wantsResponseBody()) {
+    // STREAMED: the headers went on already; the emulator sends the body as one last chunk.
     const buffered = { data: await readBody(response) };
-    const status = await filter.encodeBody(headers, buffered);
+    const status = await filter.encodeBody(headers, buffered, true, 'streamed');
     if (status.kind === 'local-reply') {
       filter.onDestroy('local reply');
       finish();
@@ -220,36 +276,4 @@ async function finalResponse(req: RoutedRequest, headers: HeaderMap, response: h
   finish();
   req.trace.final = { status: Number(headers.get(':status')), source: 'upstream', details: 'via_upstream', headers: headers.entries() };
   return { headers, body, local: undefined, done: () => filter?.onDestroy('response complete') };
-}
-
-interface AttributeContext {
-  headers: HeaderMap;
-  attempt: number;
-  route: RouteModel;
-  cluster: ClusterModel;
-  responseStatus: number;
-}
-
-/** The Envoy attributes the emulator can evaluate (attributes.rst); others are left out. */
-function attributes(names: string[], ctx: AttributeContext): Record<string, PbValue> {
-  const out: Record<string, PbValue> = {};
-  const path = ctx.headers.get(':path') ?? '';
-  const known: Record<string, () => PbValue> = {
-    'request.id': () => ({ stringValue: ctx.headers.get('x-request-id') ?? '' }),
-    'request.path': () => ({ stringValue: path }),
-    'request.url_path': () => ({ stringValue: path.split('?')[0] ?? '' }),
-    'request.method': () => ({ stringValue: ctx.headers.get(':method') ?? '' }),
-    'request.host': () => ({ stringValue: ctx.headers.get(':authority') ?? '' }),
-    'request.scheme': () => ({ stringValue: ctx.headers.get(':scheme') ?? '' }),
-    // An integer attribute; the Struct carries it as a number.
-    'upstream.request_attempt_count': () => ({ numberValue: ctx.attempt }),
-    'xds.route_name': () => ({ stringValue: ctx.route.name }),
-    'xds.cluster_name': () => ({ stringValue: ctx.cluster.name }),
-    'response.code': () => ({ numberValue: ctx.responseStatus }),
-  };
-  for (const name of names) {
-    const evaluate = known[name];
-    if (evaluate !== undefined) out[name] = evaluate();
-  }
-  return out;
 }

@@ -2,8 +2,8 @@
  * Helpers for tests that script an ext_proc server against the emulator: build ProcessingResponses
  * (header mutations in raw_value, as Envoy >= 1.32 reads them) and read ProcessingRequests.
  */
-import { ATTRIBUTES_KEY, fromPbStruct, type JsonValue, type PbHeaderMutation, type PbHeaderValueOption,
-  type PbProcessingRequest, type PbProcessingResponse, type PbStruct, toPbStruct } from './wire';
+import { ATTRIBUTES_KEY, fromPbStruct, type JsonValue, type PbCommonResponse, type PbHeaderMutation, type PbHeaderValueOption,
+  type PbProcessingMode, type PbProcessingRequest, type PbProcessingResponse, type PbStruct, toPbStruct } from './wire';
 
 /** A set_headers entry carrying raw_value only (append unset = overwrite). */
 export function setRaw(key: string, value: string, extra: Partial<PbHeaderValueOption> = {}): PbHeaderValueOption {
@@ -14,6 +14,22 @@ export function setRaw(key: string, value: string, extra: Partial<PbHeaderValueO
 export function headersResponse(kind: 'request_headers' | 'response_headers', mutation: PbHeaderMutation = {},
   extra: Partial<PbProcessingResponse> = {}): PbProcessingResponse {
   return { [kind]: { response: { header_mutation: mutation } }, ...extra };
+}
+
+/**
+ * A body response (request_body / response_body). In BUFFERED / BUFFERED_PARTIAL modes its
+ * header_mutation changes the headers the filter still holds (for response_body: before the
+ * router's retry decision). `common`: the rest of the CommonResponse (e.g. body_mutation);
+ * `extra`: other ProcessingResponse fields (e.g. dynamic_metadata).
+ */
+export function bodyResponse(kind: 'request_body' | 'response_body', mutation: PbHeaderMutation = {},
+  common: Omit<PbCommonResponse, 'header_mutation'> = {}, extra: Partial<PbProcessingResponse> = {}): PbProcessingResponse {
+  return { [kind]: { response: { header_mutation: mutation, ...common } }, ...extra };
+}
+
+/** ProcessingResponse.mode_override; unset header modes are DEFAULT (keep the configured mode). */
+export function modeOverride(mode: PbProcessingMode): Partial<PbProcessingResponse> {
+  return { mode_override: mode };
 }
 
 /** ProcessingResponse.dynamic_metadata from plain JSON: { namespace: { key: value } }. */
@@ -27,6 +43,13 @@ export function headerOf(message: PbProcessingRequest, name: string): string | u
   const entry = headers?.headers?.headers?.find((h) => h.key === name);
   if (entry === undefined) return undefined;
   return entry.raw_value !== undefined && entry.raw_value !== null ? Buffer.from(entry.raw_value).toString('latin1') : entry.value;
+}
+
+/** The body and end_of_stream of a request_body / response_body message. */
+export function bodyOf(message: PbProcessingRequest): { body: Buffer; endOfStream: boolean } | undefined {
+  const http = message.request_body ?? message.response_body;
+  if (http === undefined) return undefined;
+  return { body: Buffer.from(http.body ?? Buffer.alloc(0)), endOfStream: http.end_of_stream === true };
 }
 
 /** attributes["envoy.filters.http.ext_proc"] of a message as JSON (undefined if absent). */

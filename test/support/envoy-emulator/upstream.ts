@@ -1,9 +1,14 @@
 /**
  * Sends one attempt to the scripted upstream over a real socket (what the upstream codec filter
  * and connection pool do in Envoy) and classifies failures the way the router's retry logic needs
- * them: connect failure, reset before the request was sent, or reset afterwards.
+ * them: a connect failure (the pool never got a connection: nothing was sent), or a reset after
+ * the connection was made. Envoy counts the request as started once the pool handed over a
+ * connection and the headers went to the codec (router.cc maybeRetryReset reads
+ * first_upstream_tx_byte_sent_), so any reset after connecting is "started", even if the upstream
+ * never read the request.
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { HeaderMap } from './header-map';
 import type { ResetReason } from './retry-policy';
 
@@ -33,7 +38,6 @@ export function sendUpstream(baseUrl: string, agent: http.Agent, headers: Header
   const method = headers.get(':method') ?? 'GET';
   if (body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(method)) outgoing['content-length'] = String(body.length);
   let connected = false;
-  let requestSent = false;
   const request = http.request({
     host: target.hostname,
     port: target.port,
@@ -49,12 +53,38 @@ export function sendUpstream(baseUrl: string, agent: http.Agent, headers: Header
     });
     request.on('response', (response) => resolve({ kind: 'response', response }));
     request.on('error', (error: Error) => {
-      const reason: ResetReason = !connected ? 'connect-failure' : !requestSent ? 'reset-before-request' : 'reset';
+      const reason: ResetReason = connected ? 'reset' : 'connect-failure';
       resolve({ kind: 'reset', reason, message: error.message });
     });
   });
-  request.end(body, () => { requestSent = true; });
+  request.end(body);
   return { result, abort: () => request.destroy() };
+}
+
+/** A loopback port nothing listens on (bound, then released): connecting to it is refused. */
+export async function closedLoopbackPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A connection pool failure: once `when` (ms from now, or a promise) has come, the emulator dials
+ * the closed `port` and reports the refusal as the attempt's connect failure (upstream_request.cc
+ * onPoolFailure → onResetStream with a connection failure reason).
+ */
+export async function refusedConnection(port: number, when: number | Promise<unknown>): Promise<UpstreamResult> {
+  await (typeof when === 'number' ? new Promise((resolve) => setTimeout(resolve, when)) : when.catch(() => {}));
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('error', (error) => resolve({ kind: 'reset', reason: 'connect-failure', message: error.message }));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve({ kind: 'reset', reason: 'connect-failure', message: `something now listens on 127.0.0.1:${port}; reported as refused` });
+    });
+  });
 }
 
 /** Read a whole response body (bounded by `limit` bytes; beyond that the rest is dropped). */
