@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Clock, Random } from '../../src/core/clock';
 import type { Settings } from '../../src/settings';
 import { FakeClock } from './fake-clock';
-import { type EnvoyEmulator, startEnvoyEmulator } from './envoy-emulator';
+import { type EnvoyEmulator, type EnvoyEmulatorOptions, startEnvoyEmulator } from './envoy-emulator';
 import { type ClientResponse, httpRequest } from './http-client';
 import { projectBootstrapPath } from './envoy-emulator/bootstrap-variant';
 import { type RunningKeyswitch, startKeyswitch } from './keyswitch';
@@ -19,6 +19,8 @@ export interface GatewayOptions {
   readonly bootstrapYaml?: string;
   /** Settings that differ from the test defaults. */
   readonly settings?: Partial<Settings>;
+  /** Attempts whose upstream connection is refused (the emulator's failConnect). */
+  readonly failConnect?: EnvoyEmulatorOptions['failConnect'];
 }
 
 /**
@@ -49,6 +51,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     ...(options.bootstrapYaml === undefined ? { bootstrapPath: projectBootstrapPath() } : { bootstrapYaml: options.bootstrapYaml }),
     extProcAddress: keyswitch.address,
     clusters: { llm_openai: upstream.url, llm_anthropic: upstream.url },
+    ...(options.failConnect && { failConnect: options.failConnect }),
   });
   return {
     keyswitch,
