@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock';
 import type { RequestAttempts } from '../core/ports';
 import type { Metrics } from '../ops/metrics';
 import { type PoolScheduler, type ResponseDecision, sessionKeyOf } from '../core/scheduler';
-import { attemptMetadata, readEnvoyContext } from './envoy-context';
+import { type AttemptRecord, attemptMetadata, readEnvoyContext } from './envoy-context';
 import { noPool } from './errors';
 import { overwriteHeader, readHeaders } from './headers';
 import type { HeaderMap, HeaderMutation, ProcessingRequest, ProcessingResponse } from './messages';
@@ -148,7 +148,11 @@ export class AttemptProcessor {
       response: {
         request_headers: { response: { header_mutation: mutation } },
         // Until its response headers come back, this attempt has not reached the provider.
-        dynamic_metadata: attemptMetadata(earlierTried, [...unreached, pick.accountId]),
+        dynamic_metadata: attemptMetadata(earlierTried, [...unreached, pick.accountId], {
+          pool: pool.policy.name,
+          account: pick.accountId,
+          attempt: attemptNumber,
+        }),
       },
     };
   }
@@ -167,7 +171,7 @@ export class AttemptProcessor {
     if (attempt.requestKey) this.deps.requests.set(attempt.requestKey, nowTried);
     const reply: ProcessingResponse = {
       response_headers: { response: { header_mutation: mutationFor(decision) } },
-      dynamic_metadata: attemptMetadata(nowTried, attempt.earlierUnreached),
+      dynamic_metadata: attemptMetadata(nowTried, attempt.earlierUnreached, recordOf(attempt, decision)),
     };
     if (attempt.pool.policy.errorBodies?.statuses.has(status)) {
       // Counted once the body has had its say (or never came).
@@ -215,7 +219,10 @@ export class AttemptProcessor {
     if (bodyClass === undefined) return { response_body: { response: {} } };
     const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass);
     decided(decision);
-    return { response_body: { response: { header_mutation: mutationFor(decision) } } };
+    return {
+      response_body: { response: { header_mutation: mutationFor(decision) } },
+      dynamic_metadata: attemptMetadata([...attempt.earlierTried, attempt.accountId], attempt.earlierUnreached, recordOf(attempt, decision)),
+    };
   }
 
   /**
@@ -299,6 +306,19 @@ export class AttemptProcessor {
       logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
     }
   }
+}
+
+function recordOf(attempt: Attempt, decision: ResponseDecision): AttemptRecord {
+  const health = decision.health;
+  const cause = health?.kind === 'disabled' || health?.kind === 'probe-failed' ? health.cause : decision.cooldown?.cause;
+  return {
+    pool: attempt.pool.policy.name,
+    account: attempt.accountId,
+    attempt: attempt.attemptNumber,
+    decision: decision.kind,
+    class: decision.class,
+    ...(cause !== undefined && { cause }),
+  };
 }
 
 /** The request memory's key: fixed-size, whatever length of x-request-id a client sends. */

@@ -33,18 +33,31 @@ export function readEnvoyContext(request: ProcessingRequest, headers: ReadonlyMa
   };
 }
 
+/** What one attempt's access-log line should say (envoy/envoy.yaml prints these keys). */
+export interface AttemptRecord {
+  readonly pool: string;
+  readonly account: string;
+  readonly attempt: number;
+  /** pass, retry or exhausted, once the response was judged. */
+  readonly decision?: string;
+  /** What the response said of the account (ResponseClass). */
+  readonly class?: string;
+  /** The cooldown or disable cause the response started, if any. */
+  readonly cause?: string;
+}
+
 /**
  * dynamic_metadata for a reply: the namespace is the top-level key. Written on both replies of
  * an attempt: at request_headers the picked account is `unreached` (it may never answer), at
  * response_headers it moves to `tried`. Envoy merges each write into the namespace key by key,
- * so the later write replaces both lists.
+ * so the later write replaces both lists; the record's keys describe the latest attempt.
  */
-export function attemptMetadata(tried: readonly string[], unreached: readonly string[]): StructOut {
-  return {
-    fields: {
-      [METADATA_NAMESPACE]: { structValue: { fields: { tried: listOf(tried), unreached: listOf(unreached) } } },
-    },
-  };
+export function attemptMetadata(tried: readonly string[], unreached: readonly string[], record: AttemptRecord): StructOut {
+  const fields: Record<string, ValueOut> = { tried: listOf(tried), unreached: listOf(unreached) };
+  for (const [key, value] of Object.entries(record)) {
+    if (value !== undefined) fields[key] = typeof value === 'number' ? { numberValue: value } : { stringValue: value };
+  }
+  return { fields: { [METADATA_NAMESPACE]: { structValue: { fields } } } };
 }
 
 function listOf(ids: readonly string[]): ValueOut {

@@ -112,3 +112,16 @@ test('error bodies: a body over maxBytes or slower than wait falls back to the h
     assert.equal(gateway.envoy.stats.get('ext_proc.message_timeouts'), 0, 'every reply within message_timeout');
   });
 });
+
+test('the access-log metadata says which account served the request and which were tried', async () => {
+  await withGateway({ configYaml: config(), env: ENV }, async (gateway) => {
+    gateway.upstream.setAnswer('key-a', { status: 429, headers: { 'retry-after': '30' } });
+    assert.equal((await gateway.send()).status, 200);
+    const metadata = gateway.envoy.lastRequestTrace!.dynamicMetadata.keyswitch as Record<string, unknown>;
+    assert.deepEqual(
+      { pool: metadata.pool, account: metadata.account, attempt: metadata.attempt, tried: metadata.tried, unreached: metadata.unreached, decision: metadata.decision, class: metadata.class },
+      { pool: 'openai', account: 'b', attempt: 2, tried: ['a', 'b'], unreached: [], decision: 'pass', class: 'success' },
+    );
+    assert.ok(!JSON.stringify(metadata).includes('key-'), 'no credential in the metadata');
+  });
+});

@@ -19,6 +19,7 @@ const OFFICIAL_FILES = [
   'envoy/extensions/filters/http/upstream_codec/v3/upstream_codec.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
 ];
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 const HPO_TYPE = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -132,6 +133,20 @@ describe('envoy/envoy.yaml is a valid Bootstrap for the pinned official protos',
 });
 
 describe('envoy/envoy.yaml has the settings keyswitch depends on', () => {
+  it('the access log prints what keyswitch wrote in its metadata namespace, and no credential', () => {
+    // %DYNAMIC_METADATA(ns:key)% reads the downstream request's metadata, where the upstream
+    // filter's writes land (upstream_request.cc UpstreamFilterManager::streamInfo).
+    const hcm = listener().filter_chains[0]!.filters[0]!.typed_config as { access_log?: Array<{ typed_config: Record<string, any> }> };
+    const logger = hcm.access_log?.[0]?.typed_config;
+    assert.equal(logger?.['@type'], 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog');
+    const format = logger!.log_format.json_format as Record<string, string>;
+    for (const key of ['pool', 'account', 'tried', 'unreached', 'decision', 'class', 'cause']) {
+      assert.equal(format[`keyswitch_${key}`], `%DYNAMIC_METADATA(keyswitch:${key})%`, key);
+    }
+    const printed = Object.values(format).join(' ').toLowerCase();
+    for (const header of ['authorization', 'x-api-key', 'api-key']) assert.ok(!printed.includes(`req(${header})`), header);
+  });
+
   for (const name of LLM_CLUSTERS) {
     it(`${name}: upstream ext_proc first, upstream_codec last`, () => {
       // Cluster http_filters replace the router's upstream_http_filters, and the chain must end
