@@ -51,9 +51,13 @@ interface AwaitedBody {
   readonly decision: ResponseDecision;
 }
 
-export interface AttemptDeps {
+/** The config in force and its schedulers; replaced whole on a reload. */
+export interface Serving {
   readonly config: CompiledConfig;
   readonly schedulers: ReadonlyMap<string, PoolScheduler>;
+}
+
+export interface AttemptDeps extends Serving {
   readonly requests: RequestAttempts;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -85,25 +89,39 @@ const READ_ERROR_BODY = {
  */
 export class AttemptProcessor {
   /** Headers removed on every attempt of a pool: client credentials, and other pools' credential headers. */
-  private readonly removals = new Map<string, readonly string[]>();
+  private removals = new Map<string, readonly string[]>();
+  private serving: Serving;
   private readonly heldFaultLoggedAt = new Map<string, number>();
   private active = 0;
 
   constructor(private readonly deps: AttemptDeps) {
-    const credentialHeaders = deps.config.pools.map((pool) => pool.credential.header);
-    for (const pool of deps.config.pools) {
+    this.serving = deps;
+    this.use(deps);
+  }
+
+  /**
+   * Serves a new config from the next attempt on. Attempts already open keep the pool and
+   * scheduler they started with, so they finish on the config they began with.
+   */
+  use(serving: Serving): void {
+    const removals = new Map<string, readonly string[]>();
+    const credentialHeaders = serving.config.pools.map((pool) => pool.credential.header);
+    for (const pool of serving.config.pools) {
       const remove = new Set([...pool.stripHeaders, ...credentialHeaders]);
       remove.delete(pool.credential.header);
-      this.removals.set(pool.policy.name, [...remove]);
+      removals.set(pool.policy.name, [...remove]);
     }
+    this.removals = removals;
+    this.serving = serving;
   }
 
   begin(request: ProcessingRequest, headerMap: HeaderMap | undefined): { attempt: Attempt; response: ProcessingResponse } {
     const headers = readHeaders(headerMap);
     const context = readEnvoyContext(request, headers);
-    const pool = poolForCluster(this.deps.config, context.clusterName);
+    const { config, schedulers } = this.serving;
+    const pool = poolForCluster(config, context.clusterName);
     if (!pool) throw noPool(`no pool serves cluster "${context.clusterName ?? '(not sent)'}"`);
-    const scheduler = this.deps.schedulers.get(pool.policy.name)!;
+    const scheduler = schedulers.get(pool.policy.name)!;
 
     const requestKey = context.requestId === undefined ? undefined : requestKeyOf(context.requestId);
     const known = (id: string): boolean => pool.secrets.has(id);
