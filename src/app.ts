@@ -1,7 +1,7 @@
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import type { CompiledConfig } from './config/types';
+import type { CompiledConfig } from './config';
 import { type Clock, type Random, systemClock } from './core/clock';
 import { PoolScheduler } from './core/scheduler';
 import { AttemptProcessor } from './extproc/attempt';
