@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import type { CompiledConfig } from './config/types';
+import type { CompiledConfig } from './config';
 import { type Clock, type Random, systemClock } from './core/clock';
 import { PoolScheduler } from './core/scheduler';
 import { AttemptProcessor } from './extproc/attempt';

@@ -1,36 +1,69 @@
 /**
- * parse → validate → compile: the one path every config (file or embedded) goes through.
- * The result is frozen all the way down so it can be swapped in with one assignment.
+ * Checked drafts → the runtime config the rest of keyswitch holds, and that config's types. The
+ * result is frozen all the way down so it can be swapped in with one assignment.
  */
-import { readFileSync } from 'node:fs';
 import type { AccountSpec, PoolPolicy } from '../core/policy';
-import { Problems } from './errors';
-import type { PoolDraft } from './pool';
-import type { Secret } from './secret';
-import type { Env, ReadSecretFile } from './secrets';
-import type { CompiledConfig, CompiledPool } from './types';
-import { validate } from './validate';
+import type { PoolDraft } from './pool-walk';
+import type { Secret } from './secrets';
 
-const readUtf8: ReadSecretFile = (path) => readFileSync(path, 'utf8');
+/** How an account's key is written into each upstream attempt. */
+export interface CredentialSpec {
+  /** Lower-case header name, e.g. `authorization` or `x-api-key`. */
+  readonly header: string;
+  /** Written before the key, e.g. `Bearer `; may be empty. */
+  readonly prefix: string;
+}
 
-/**
- * Compiles config text. `source` names the text in every error (usually the file path).
- * Secrets come from `env` and `readSecretFile` (default: read the file as UTF-8).
- * Throws one ConfigError listing every problem found.
- */
-export function parseConfig(text: string, source: string, env: Env, readSecretFile: ReadSecretFile = readUtf8): CompiledConfig {
-  const problems = new Problems(source);
-  const drafts = validate(text, problems, { env, readFile: readSecretFile });
-  problems.throwIfAny();
+export interface CompiledPool {
+  /** What the scheduling core sees: no secrets, durations in milliseconds, lower-case headers. */
+  readonly policy: PoolPolicy;
+  /** Envoy cluster names (attribute xds.cluster_name); empty = serves every cluster (single pool only). */
+  readonly clusters: ReadonlySet<string>;
+  readonly credential: CredentialSpec;
+  /** Client credential headers removed on every attempt; lower-case. */
+  readonly stripHeaders: readonly string[];
+  /** Account id → its key. */
+  readonly secrets: ReadonlyMap<string, Secret>;
+}
+
+export interface CompiledConfig {
+  /** Where the config came from: a file path or `<embedded demo config>`. */
+  readonly source: string;
+  readonly pools: readonly CompiledPool[];
+  /** Every listed cluster → the one pool that lists it (validation keeps clusters unique). */
+  readonly poolByCluster: ReadonlyMap<string, CompiledPool>;
+  /**
+   * The pool serving every cluster, listed or not, and an attempt whose cluster is unknown: set
+   * only when the config is a single pool without `match` (poolByCluster is then empty).
+   */
+  readonly everyClusterPool: CompiledPool | undefined;
+  readonly accountCount: number;
+}
+
+/** `drafts` must come from a walk that recorded no problem: then every draft field is valid. */
+export function compileConfig(source: string, drafts: readonly PoolDraft[]): CompiledConfig {
   const pools = drafts.map(compilePool);
+  const poolByCluster = new Map<string, CompiledPool>();
+  for (const pool of pools) for (const cluster of pool.clusters) poolByCluster.set(cluster, pool);
+  const only = pools.length === 1 ? pools[0] : undefined;
   return Object.freeze({
     source,
     pools: Object.freeze(pools),
+    poolByCluster: frozenMap(poolByCluster),
+    everyClusterPool: only !== undefined && only.clusters.size === 0 ? only : undefined,
     accountCount: pools.reduce((sum, pool) => sum + pool.policy.accounts.length, 0),
   });
 }
 
-// Called only when validation found no problem, so every draft field is valid.
+/**
+ * The pool serving an Envoy cluster (attribute xds.cluster_name): a single pool without `match`
+ * serves every cluster, including an unknown one; otherwise the cluster must be listed exactly.
+ */
+export function poolForCluster(config: CompiledConfig, cluster: string | undefined): CompiledPool | undefined {
+  if (config.everyClusterPool !== undefined) return config.everyClusterPool;
+  return cluster === undefined ? undefined : config.poolByCluster.get(cluster);
+}
+
 function compilePool(draft: PoolDraft): CompiledPool {
   const accounts: AccountSpec[] = draft.accounts.map((account) => Object.freeze({ ...account.spec }));
   const secrets = new Map<string, Secret>();

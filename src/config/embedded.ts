@@ -4,13 +4,13 @@
  * (`demo-key-a`, ...) are not secrets and no provider accepts them. It goes through the same
  * parseConfig path as a file, so it can never drift from the real format.
  */
-import { parseConfig } from './compile';
+import type { CompiledConfig } from './compile';
+import { parseConfig } from './load';
 import type { Env } from './secrets';
-import type { CompiledConfig } from './types';
 
 export const EMBEDDED_SOURCE = '<embedded demo config>';
 
-export const EMBEDDED_CONFIG_YAML = `\
+const EMBEDDED_CONFIG_YAML = `\
 # keyswitch demo pool: for trying keyswitch only, never production.
 pools:
   - name: demo

@@ -1,13 +1,48 @@
 /**
- * Resolves an account's `secret: { file } | { env }` into a Secret. Errors name the account and
- * the file path or variable name, never the value; and a `secret` field's content is echoed only
- * once it is known to be a path or a variable name, because an operator may paste the key itself.
+ * Account credentials: the Secret that never prints, and resolving an account's
+ * `secret: { file } | { env }` into one. Errors name the account and the file path or variable
+ * name, never the value; and a `secret` field's content is echoed only once it is known to be a
+ * path or a variable name, because an operator may paste the key itself.
  */
-import type { Problems } from './errors';
-import { at, Fields, kindOf } from './schema';
-import { Secret } from './secret';
+import { inspect } from 'node:util';
+import { at, CONTROL, Fields, kindOf, type Problems } from './fields';
 
+const REDACTED = '[redacted]';
+
+/**
+ * An account credential. The value is held in a private field and only `reveal()` returns it, so
+ * String(), template literals, JSON.stringify and util.inspect (hence loggers) see '[redacted]'
+ * by construction; redaction in the logger is the second net, not the first.
+ */
+export class Secret {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+    Object.freeze(this);
+  }
+
+  /** The credential itself; call only where it is written into an outgoing header. */
+  reveal(): string {
+    return this.#value;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  [inspect.custom](): string {
+    return REDACTED;
+  }
+}
+
+/** The environment secrets are read from; only `secret: { env }` names are looked up. */
 export type Env = Readonly<Record<string, string | undefined>>;
+/** Reads a `secret: { file }` path; throws (ideally with an errno code) when it cannot. */
 export type ReadSecretFile = (path: string) => string;
 
 export interface SecretSources {
@@ -16,8 +51,6 @@ export interface SecretSources {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Header values cannot carry these; a multi-line file is a mistake, not a key. */
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /**
  * `accountLabel` is e.g. `account oa-1` (or empty when the id itself is invalid).
@@ -82,7 +115,10 @@ function fromEnv(name: unknown, path: string, prefix: string, env: Env, problems
   return checked(content, path, `${prefix}environment variable ${name}`, problems);
 }
 
-/** Trailing whitespace (the newline of `echo key > file`) is not part of the key. */
+/**
+ * Trailing whitespace (the newline of `echo key > file`) is not part of the key. Header values
+ * cannot carry control characters, so a multi-line file is a mistake, not a key.
+ */
 function checked(content: string, path: string, what: string, problems: Problems): Secret | undefined {
   const value = content.trimEnd();
   if (value === '') {

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { CompiledConfig, CompiledPool } from '../config/types';
-import { poolForCluster } from '../config/pools';
+import { type CompiledConfig, type CompiledPool, poolForCluster } from '../config';
 import { classifyBody } from '../core/classify';
 import type { Clock } from '../core/clock';
 import type { RequestAttempts } from '../core/ports';

@@ -132,6 +132,18 @@ describe('config: poolForCluster', () => {
     assert.equal(poolForCluster(one, undefined)?.policy.name, 'only');
   });
 
+  it('compiles the lookup into a frozen cluster → pool map, or one pool for every cluster', () => {
+    assert.deepEqual([...two.poolByCluster].map(([cluster, pool]) => [cluster, pool.policy.name]), [
+      ['llm_openai', 'openai'],
+      ['llm_openai_eu', 'openai'],
+      ['llm_anthropic', 'anthropic'],
+    ]);
+    assert.equal(two.everyClusterPool, undefined);
+    assert.throws(() => (two.poolByCluster as Map<string, unknown>).delete('llm_openai'), TypeError);
+    assert.equal(one.poolByCluster.size, 0);
+    assert.equal(one.everyClusterPool, one.pools[0]);
+  });
+
   it('a single pool with match serves only its clusters', () => {
     const text = 'pools:\n  - name: p\n    match: { clusters: [c1] }\n    accounts:\n      - id: a\n        secret: { env: OA_1 }\n';
     const config = parseConfig(text, 'x.yaml', ENV);

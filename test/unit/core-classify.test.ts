@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classifyBody, classifyResponse } from '../../src/core/classify';
 import type { BodyClass, BodyRule } from '../../src/core/policy';
-import { BUILTIN_BODY_RULES } from '../../src/config/health';
+import { BUILTIN_BODY_RULES } from '../../src/config';
 import { account, pool } from './core-fixtures';
 
 describe('classifyResponse', () => {

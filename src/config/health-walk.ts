@@ -1,10 +1,11 @@
 /**
- * Walks a pool's `health` and `errorBodies` sections: when a disabled account is probed, how
- * much of a pool faults may disable, and the opt-in error-body rules with the shipped ones.
+ * Walks a pool's `health` and `errorBodies` sections (the pool walker calls it): when a disabled
+ * account is probed, how much of a pool faults may disable, and the opt-in error-body rules with
+ * the shipped ones.
  */
 import type { BodyClass, BodyRule, ErrorBodyPolicy, HealthPolicy } from '../core/policy';
 import { DEFAULTS } from './defaults';
-import { at, describe, Fields, item, type Mapping } from './schema';
+import { at, describe, Fields, item, type Mapping } from './fields';
 
 const BODY_CLASSES: readonly BodyClass[] = ['billing', 'rate-limit', 'overload', 'request'];
 

@@ -1,20 +1,24 @@
-/** Walks one entry of `pools` into a PoolDraft; cross-pool rules live in validate.ts. */
-import type { CooldownPolicy, ErrorBodyPolicy, HealthPolicy, StickyPolicy } from '../core/policy';
-import { walkAccount, type AccountDraft } from './account';
+/**
+ * Plain data → checked drafts: the top level, each entry of `pools` with its sections and its
+ * accounts, then the rules that span pools. Every problem is recorded with its field path; the
+ * caller throws once.
+ */
+import type { AccountSpec, CooldownPolicy, ErrorBodyPolicy, HealthPolicy, StickyPolicy } from '../core/policy';
+import type { CredentialSpec } from './compile';
 import { DEFAULTS } from './defaults';
-import { walkErrorBodies, walkHealth } from './health';
-import { at, describe, Fields, item, type Mapping } from './schema';
-import type { SecretSources } from './secrets';
-import type { CredentialSpec } from './types';
+import { at, describe, Fields, item, type Mapping, type Problems } from './fields';
+import { walkErrorBodies, walkHealth } from './health-walk';
+import { resolveSecret, type Secret, type SecretSources } from './secrets';
 
 const POOL_KEYS = [
   'name', 'match', 'credential', 'stripHeaders', 'failover', 'health', 'errorBodies', 'cooldown', 'sticky', 'accounts',
 ] as const;
+const ACCOUNT_KEYS = ['id', 'secret', 'priority', 'weight', 'quotaGroup', 'maxConcurrency'] as const;
 
 export interface PoolDraft {
   /** undefined when missing or invalid (already reported). */
   readonly name: string | undefined;
-  /** undefined when `match` is absent: allowed for a single pool only (checked in validate.ts). */
+  /** undefined when `match` is absent: allowed for a single pool only (checked across pools). */
   readonly clusters: readonly string[] | undefined;
   readonly credential: CredentialSpec;
   readonly stripHeaders: readonly string[];
@@ -27,14 +31,42 @@ export interface PoolDraft {
   readonly accounts: readonly AccountDraft[];
 }
 
-export function walkPool(value: unknown, path: string, fields: Fields, sources: SecretSources): PoolDraft | undefined {
+export interface AccountDraft {
+  /** Field path of this account, e.g. `pools[0].accounts[2]`. */
+  readonly path: string;
+  /** undefined when the id is missing or invalid (already reported). */
+  readonly id: string | undefined;
+  readonly spec: AccountSpec;
+  readonly secret: Secret | undefined;
+}
+
+/** The drafts of every pool that could be walked; compile them only when no problem was recorded. */
+export function walkPools(data: unknown, fields: Fields, sources: SecretSources): PoolDraft[] {
+  const problems = fields.problems;
+  const top = fields.mapping(data, '', ['pools']);
+  if (top === undefined) return [];
+  if (top.pools === undefined) {
+    problems.add('pools', 'is required and must list at least one pool');
+    return [];
+  }
+  const entries = fields.list(top.pools, 'pools', true) ?? [];
+  const pools: PoolDraft[] = [];
+  const paths: string[] = [];
+  entries.forEach((entry, index) => {
+    const pool = walkPool(entry, item('pools', index), fields, sources);
+    if (pool === undefined) return;
+    pools.push(pool);
+    paths.push(item('pools', index));
+  });
+  checkAcrossPools(pools, paths, entries.length, problems);
+  return pools;
+}
+
+function walkPool(value: unknown, path: string, fields: Fields, sources: SecretSources): PoolDraft | undefined {
   const raw = fields.mapping(value, path, POOL_KEYS);
   if (raw === undefined) return undefined;
   const problems = fields.problems;
-
-  let name: string | undefined;
-  if (raw.name === undefined) problems.add(at(path, 'name'), 'is required');
-  else name = fields.name(raw.name, at(path, 'name'));
+  const name = requiredName(raw, 'name', path, fields);
 
   // Walked in document order so problems are listed in the order an operator reads the file.
   const clusters = raw.match === undefined ? undefined : walkMatch(raw.match, at(path, 'match'), fields);
@@ -73,6 +105,40 @@ export function walkPool(value: unknown, path: string, fields: Fields, sources: 
     sticky,
     accounts,
   };
+}
+
+function walkAccount(value: unknown, path: string, fields: Fields, sources: SecretSources): AccountDraft | undefined {
+  const raw = fields.mapping(value, path, ACCOUNT_KEYS);
+  if (raw === undefined) return undefined;
+  const problems = fields.problems;
+  const id = requiredName(raw, 'id', path, fields);
+
+  let secret: Secret | undefined;
+  if (raw.secret === undefined) problems.add(at(path, 'secret'), 'is required (secret: { file: /path } or { env: NAME })');
+  else secret = resolveSecret(raw.secret, at(path, 'secret'), id === undefined ? '' : `account ${id}`, sources, fields);
+
+  const priority = raw.priority === undefined ? DEFAULTS.priority : fields.integer(raw.priority, at(path, 'priority'), 0);
+  const weight = raw.weight === undefined ? DEFAULTS.weight : fields.positiveNumber(raw.weight, at(path, 'weight'));
+  const quotaGroup = raw.quotaGroup === undefined ? undefined : fields.text(raw.quotaGroup, at(path, 'quotaGroup'));
+  const maxConcurrency =
+    raw.maxConcurrency === undefined ? undefined : fields.integer(raw.maxConcurrency, at(path, 'maxConcurrency'), 1);
+
+  // Optional fields are left out rather than set to undefined, so dumps stay clean.
+  const spec: AccountSpec = {
+    id: id ?? '',
+    priority: priority ?? DEFAULTS.priority,
+    weight: weight ?? DEFAULTS.weight,
+    ...(quotaGroup === undefined ? {} : { quotaGroup }),
+    ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
+  };
+  return { path, id, spec, secret };
+}
+
+/** A pool's name or an account's id; undefined when missing or invalid (reported). */
+function requiredName(raw: Mapping, key: 'name' | 'id', path: string, fields: Fields): string | undefined {
+  if (raw[key] !== undefined) return fields.name(raw[key], at(path, key));
+  fields.problems.add(at(path, key), 'is required');
+  return undefined;
 }
 
 function walkMatch(value: unknown, path: string, fields: Fields): string[] {
@@ -189,4 +255,63 @@ function walkSticky(value: unknown, path: string, fields: Fields): StickyPolicy 
     graceMs: graceMs ?? DEFAULTS.stickyGraceMs,
     maxBindings: maxBindings ?? DEFAULTS.stickyMaxBindings,
   };
+}
+
+/**
+ * Pool names, account ids, clusters and quota groups are unique across the whole config, and
+ * every pool needs `match` once `declared` (all entries, walked or not) is more than one.
+ */
+function checkAcrossPools(pools: readonly PoolDraft[], paths: readonly string[], declared: number, problems: Problems): void {
+  const poolNames = new Map<string, string>();
+  const accountIds = new Map<string, string>();
+  const clusterOwners = new Map<string, string>();
+  const quotaGroupOwners = new Map<string, string>();
+  pools.forEach((pool, p) => {
+    const path = paths[p] ?? '';
+    if (pool.name !== undefined) {
+      const first = poolNames.get(pool.name);
+      if (first !== undefined) problems.add(`${path}.name`, `duplicate pool name ${describe(pool.name)} (first at ${first})`);
+      else poolNames.set(pool.name, `${path}.name`);
+    }
+    // Account ids are metric labels and store keys across the whole config, not per pool.
+    for (const account of pool.accounts) {
+      checkQuotaGroup(account, pool.name ?? path, quotaGroupOwners, problems);
+      if (account.id === undefined) continue;
+      const idPath = `${account.path}.id`;
+      const first = accountIds.get(account.id);
+      if (first !== undefined) problems.add(idPath, `duplicate account id ${describe(account.id)} (first at ${first})`);
+      else accountIds.set(account.id, idPath);
+    }
+    if (pool.clusters === undefined) {
+      if (declared > 1) problems.add(`${path}.match`, 'is required when there is more than one pool (match: { clusters: [...] })');
+      return;
+    }
+    pool.clusters.forEach((cluster, c) => {
+      const clusterPath = item(`${path}.match.clusters`, c);
+      const owner = clusterOwners.get(cluster);
+      if (owner !== undefined) problems.add(clusterPath, `cluster ${describe(cluster)} already belongs to another pool (${owner})`);
+      else clusterOwners.set(cluster, clusterPath);
+    });
+  });
+}
+
+/**
+ * Cooldowns live in each pool's scheduler, so a quota group shared by two pools would not cool
+ * together; accounts of one provider quota belong in one pool (which may match several clusters).
+ */
+function checkQuotaGroup(
+  account: AccountDraft,
+  pool: string,
+  owners: Map<string, string>,
+  problems: Problems,
+): void {
+  if (account.spec.quotaGroup === undefined) return;
+  const owner = owners.get(account.spec.quotaGroup);
+  if (owner === undefined) owners.set(account.spec.quotaGroup, pool);
+  else if (owner !== pool) {
+    problems.add(
+      `${account.path}.quotaGroup`,
+      `quota group ${describe(account.spec.quotaGroup)} is already used by pool ${describe(owner)}; a quota group belongs to one pool`,
+    );
+  }
 }

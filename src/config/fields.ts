@@ -1,10 +1,51 @@
 /**
- * Field readers for the config walker. Each reader checks one value at one field path, records a
- * problem and returns undefined when the value is wrong, so the walker can go on and report every
- * problem at once (grpc-js-xds validators; ratelimit `validKeys` for unknown keys).
+ * Reading plain config data field by field. Each reader checks one value at one field path,
+ * records a problem and returns undefined when the value is wrong, so the walker can go on and
+ * report every problem at once (grpc-js-xds validators; ratelimit `validKeys` for unknown keys).
+ * Problems collects them for one source; ConfigError carries them to the caller.
  */
 import { parseDuration } from '../core/duration';
-import type { Problems } from './errors';
+
+/**
+ * A config that cannot be used. `problems` lists every problem found in one pass, each naming
+ * the source (file) and the field path, e.g.
+ * `/etc/keyswitch/config.yaml: pools[0].accounts[2].weight: must be a number > 0, got "x"`.
+ * No problem text ever contains a secret value.
+ */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = Object.freeze([...problems]);
+  }
+}
+
+/** Collects problems for one source so that all of them are reported at once. */
+export class Problems {
+  readonly #source: string;
+  readonly #list: string[] = [];
+
+  constructor(source: string) {
+    this.#source = source;
+  }
+
+  /** `path` is a field path such as `pools[0].cooldown.max`; empty means the whole document. */
+  add(path: string, message: string): void {
+    this.#list.push(path === '' ? `${this.#source}: ${message}` : `${this.#source}: ${path}: ${message}`);
+  }
+
+  /** A problem that has a position in the text rather than a field path (YAML syntax). */
+  addAt(line: number, column: number, message: string): void {
+    this.#list.push(`${this.#source}:${line}:${column}: ${message}`);
+  }
+
+  /** Throws one ConfigError listing everything collected so far, if anything was. */
+  throwIfAny(): void {
+    if (this.#list.length > 0) throw new ConfigError(this.#list);
+  }
+}
 
 export type Mapping = Readonly<Record<string, unknown>>;
 
@@ -13,7 +54,7 @@ const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 /** RFC 9110 token characters; names are lower-cased before this check. */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 /** Control characters other than tab cannot appear in a header value. */
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+export const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 export function at(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
@@ -41,7 +82,7 @@ export function kindOf(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-export function isMapping(value: unknown): value is Mapping {
+function isMapping(value: unknown): value is Mapping {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
