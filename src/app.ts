@@ -3,22 +3,25 @@ import type { AddressInfo } from 'node:net';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import type { CompiledConfig } from './config';
+import { type CompiledConfig, ConfigError, type Env, loadConfigFile } from './config';
 import { type Clock, type Random, systemClock } from './core/clock';
 import { PoolScheduler } from './core/scheduler';
-import { AttemptProcessor } from './extproc/attempt';
+import { AttemptProcessor, type Serving } from './extproc/attempt';
 import { EXT_PROC_SERVICE, loadExtProcDefinition } from './extproc/protos';
 import { bindServer, createExtProcServer } from './extproc/server';
 import { ListenError, describe, prepareListen } from './listen';
 import { createAdminServer } from './ops/admin';
 import { Metrics } from './ops/metrics';
 import { poolsView, runAction } from './ops/pools-view';
+import { configDigest, filesDigest, rotatedAccounts, watchConfigFiles } from './ops/reload';
 import type { Settings } from './settings';
 import { createMemoryStateStore } from './state/memory-store';
 
 export interface AppOptions {
   readonly settings: Settings;
   readonly config: CompiledConfig;
+  /** Where `{ env: NAME }` secrets come from on a reload (main passes process.env). */
+  readonly env?: Env;
   readonly logger: Logger;
   readonly clock?: Clock;
   readonly random?: Random;
@@ -36,6 +39,11 @@ export interface App {
   stop(): Promise<void>;
   /** Attempts whose ext_proc stream is open now. */
   activeAttempts(): number;
+  /**
+   * Reads the config file again (SIGHUP, or a watched file changed). True when a changed, valid
+   * config now serves; an invalid one keeps the last good config and is counted.
+   */
+  reload(reason: string): boolean;
 }
 
 /** Envoy retries a whole request within seconds; a request's tried accounts need not outlive that. */
@@ -48,12 +56,14 @@ export async function startApp(options: AppOptions): Promise<App> {
   const random = options.random ?? Math.random;
   const maxBindings = new Map(config.pools.map((pool) => [pool.policy.name, pool.policy.sticky?.maxBindings ?? 1]));
   const store = createMemoryStateStore({ clock, maxSessionBindings: (pool) => maxBindings.get(pool) ?? 1, ...REQUEST_MEMORY });
-  const schedulers = new Map(
-    config.pools.map((pool) => [pool.policy.name, new PoolScheduler(pool.policy, { clock, random, sessions: store.sessions })]),
-  );
+  const schedulerDeps = { clock, random, sessions: store.sessions };
+  let serving: Serving = {
+    config,
+    schedulers: new Map(config.pools.map((pool) => [pool.policy.name, new PoolScheduler(pool.policy, schedulerDeps)])),
+  };
   let processor: AttemptProcessor | undefined;
-  const metrics = new Metrics(() => schedulers, () => processor?.activeAttempts() ?? 0, () => clock.now());
-  processor = new AttemptProcessor({ config, schedulers, requests: store.requests, clock, logger, metrics });
+  const metrics = new Metrics(() => serving.schedulers, () => processor?.activeAttempts() ?? 0, () => clock.now());
+  processor = new AttemptProcessor({ ...serving, requests: store.requests, clock, logger, metrics });
 
   const definition = loadExtProcDefinition();
   const server = createExtProcServer(
@@ -72,8 +82,8 @@ export async function startApp(options: AppOptions): Promise<App> {
     {
       ready: () => !draining,
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-      pools: () => poolsView(config, schedulers, store.sessions, metrics, clock.now()),
-      act: (pool, account, action) => runAction(config, schedulers, store.sessions, metrics, pool, account, action),
+      pools: () => poolsView(serving.config, serving.schedulers, store.sessions, metrics, clock.now()),
+      act: (pool, account, action) => runAction(serving.config, serving.schedulers, store.sessions, metrics, pool, account, action),
     },
     { tokenFile: settings.adminTokenFile },
     logger,
@@ -101,10 +111,57 @@ export async function startApp(options: AppOptions): Promise<App> {
     'keyswitch started',
   );
 
+  let digest = configDigest(config);
+  const configPath = settings.configPath;
+  const watchedFiles = (current: CompiledConfig): string[] => (configPath === undefined ? [] : [configPath, ...current.secretFiles]);
+  let triedFiles = filesDigest(watchedFiles(config));
+  const reload = (reason: string): boolean => {
+    if (configPath === undefined) {
+      logger.info({ reason }, 'the embedded demo config has nothing to reload');
+      return false;
+    }
+    // A file event or the poll retries only what changed since the last try; SIGHUP forces it.
+    const files = filesDigest(watchedFiles(serving.config));
+    if (files === triedFiles && reason !== 'SIGHUP') return false;
+    triedFiles = files;
+    let next: CompiledConfig;
+    try {
+      next = loadConfigFile(configPath, options.env ?? {});
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      metrics.reloaded('failure');
+      logger.error({ reason, problems: error.problems }, 'config reload failed: keeping the last good config');
+      return false;
+    }
+    const nextDigest = configDigest(next);
+    if (nextDigest === digest) return false;
+    const rotated = rotatedAccounts(serving.config, next);
+    for (const pool of next.pools) maxBindings.set(pool.policy.name, pool.policy.sticky?.maxBindings ?? 1);
+    const schedulers = new Map(
+      next.pools.map((pool) => {
+        const scheduler = new PoolScheduler(pool.policy, schedulerDeps);
+        const previous = serving.schedulers.get(pool.policy.name);
+        if (previous === undefined) metrics.startPool(scheduler);
+        else scheduler.carryOver(previous, rotated);
+        return [pool.policy.name, scheduler] as const;
+      }),
+    );
+    serving = { config: next, schedulers };
+    processor!.use(serving);
+    digest = nextDigest;
+    metrics.reloaded('success');
+    watch.watchFiles(watchedFiles(next));
+    logger.info({ reason, pools: next.pools.map((pool) => pool.policy.name), accounts: next.accountCount, rotated: rotated.size }, 'config reloaded');
+    return true;
+  };
+  const watch = watchConfigFiles(() => reload('file changed'));
+  watch.watchFiles(watchedFiles(config));
+
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       draining = true;
+      watch.close();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(EXT_PROC_SERVICE, 'NOT_SERVING');
       logger.info({ drainSeconds: settings.drainMs / 1000 }, 'draining: not ready, still accepting streams');
@@ -128,7 +185,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       });
       logger.info('keyswitch stopped');
     })());
-  return { grpcAddress, adminAddress, stop, activeAttempts: () => processor!.activeAttempts() };
+  return { grpcAddress, adminAddress, stop, activeAttempts: () => processor!.activeAttempts(), reload };
 }
 
 async function listenAdmin(admin: http.Server, listen: string): Promise<string> {

@@ -77,7 +77,7 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   let app;
   try {
-    app = await startApp({ settings, config, logger });
+    app = await startApp({ settings, config, logger, env: process.env });
   } catch (error) {
     if (error instanceof ListenError) return fatal(error.message);
     throw error;
@@ -85,7 +85,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!settings.configPath) {
     logger.warn('KEYSWITCH_CONFIG is not set: serving the embedded demo pool with placeholder keys; not for production');
   }
+  const reloadOnHangUp = (): void => void app.reload('SIGHUP');
+  process.on('SIGHUP', reloadOnHangUp);
   logger.info({ signal: await stopSignal }, 'stopping');
+  process.off('SIGHUP', reloadOnHangUp);
   // A second signal means now: no drain, no grace.
   const again = (signal: NodeJS.Signals): void => {
     logger.warn({ signal, open: app.activeAttempts() }, 'second signal: exiting at once');

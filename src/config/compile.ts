@@ -38,6 +38,8 @@ export interface CompiledConfig {
    */
   readonly everyClusterPool: CompiledPool | undefined;
   readonly accountCount: number;
+  /** Every secret file the config read, for the reload watcher. */
+  readonly secretFiles: readonly string[];
 }
 
 /** `drafts` must come from a walk that recorded no problem: then every draft field is valid. */
@@ -52,6 +54,7 @@ export function compileConfig(source: string, drafts: readonly PoolDraft[]): Com
     poolByCluster: frozenMap(poolByCluster),
     everyClusterPool: only !== undefined && only.clusters.size === 0 ? only : undefined,
     accountCount: pools.reduce((sum, pool) => sum + pool.policy.accounts.length, 0),
+    secretFiles: Object.freeze(drafts.flatMap((pool) => pool.accounts.flatMap((account) => account.secretFile ?? []))),
   });
 }
 

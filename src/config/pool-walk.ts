@@ -38,6 +38,8 @@ export interface AccountDraft {
   readonly id: string | undefined;
   readonly spec: AccountSpec;
   readonly secret: Secret | undefined;
+  /** The file the secret was read from, if it came from one (watched for hot reload). */
+  readonly secretFile: string | undefined;
 }
 
 /** The drafts of every pool that could be walked; compile them only when no problem was recorded. */
@@ -131,7 +133,9 @@ function walkAccount(value: unknown, path: string, fields: Fields, sources: Secr
     ...(quotaGroup === undefined ? {} : { quotaGroup }),
     ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
   };
-  return { path, id, spec, secret };
+  const ref = raw.secret as { file?: unknown } | undefined;
+  const secretFile = secret !== undefined && typeof ref?.file === 'string' ? ref.file : undefined;
+  return { path, id, spec, secret, secretFile };
 }
 
 /** A pool's name or an account's id; undefined when missing or invalid (reported). */

@@ -5,8 +5,7 @@
  * compute for a key they hold: `printf %s "$KEY" | openssl dgst -sha256 -hmac keyswitch -r | cut -c1-8`.
  */
 import { createHmac } from 'node:crypto';
-import type { CompiledConfig } from '../config/types';
-import type { Secret } from '../config';
+import type { CompiledConfig, Secret } from '../config';
 import type { SessionBindings } from '../core/ports';
 import type { AccountView, PoolScheduler } from '../core/scheduler';
 import type { AccountAction } from './admin';

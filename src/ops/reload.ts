@@ -6,9 +6,9 @@
  * file that was opened. A slow poll repairs anything a watch missed (a folder replaced whole).
  */
 import { createHash } from 'node:crypto';
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, lstatSync, readFileSync, readdirSync, watch } from 'node:fs';
 import * as path from 'node:path';
-import type { CompiledConfig } from '../config/types';
+import type { CompiledConfig } from '../config';
 
 /** Quiet time after the last file event before reloading: kubelet's swap is several events. */
 const SETTLE_MS = 150;
@@ -80,4 +80,32 @@ export function rotatedAccounts(before: CompiledConfig, after: CompiledConfig): 
     for (const [id, secret] of pool.secrets) if (previous.has(id) && previous.get(id) !== secret.reveal()) rotated.add(id);
   }
   return rotated;
+}
+
+/**
+ * A digest of the watched files' bytes (or why each cannot be read) and of what their folders
+ * hold, so the poll and repeated events do not retry, and count again, a change already tried,
+ * while a file that appears beside them (a secret a new config names) is still noticed.
+ */
+export function filesDigest(files: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const file of files) {
+    hash.update(file).update('\u0000');
+    try {
+      hash.update(readFileSync(file));
+    } catch (error) {
+      hash.update(`unreadable:${(error as NodeJS.ErrnoException).code ?? ''}`);
+    }
+  }
+  for (const folder of new Set(files.map((file) => path.dirname(file)))) {
+    try {
+      for (const entry of readdirSync(folder).sort()) {
+        const stat = lstatSync(path.join(folder, entry));
+        hash.update(`${entry}:${stat.size}:${stat.mtimeMs}\u0000`);
+      }
+    } catch {
+      hash.update(`${folder}:unreadable`);
+    }
+  }
+  return hash.digest('hex');
 }

@@ -11,6 +11,8 @@ import { type ScriptedUpstream, type ScriptedUpstreamOptions, startScriptedUpstr
 
 export interface GatewayOptions {
   readonly configYaml?: string;
+  /** A config file keyswitch watches and reloads, instead of configYaml. */
+  readonly configPath?: string;
   readonly env?: Record<string, string>;
   readonly upstream?: ScriptedUpstreamOptions;
   readonly clock?: Clock;
@@ -41,6 +43,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const keyswitch = await startKeyswitch({
     listen: `unix:${socket}`,
     ...(options.configYaml !== undefined && { configYaml: options.configYaml }),
+    ...(options.configPath !== undefined && { configPath: options.configPath }),
     ...(options.env && { env: options.env }),
     ...(options.clock && { clock: options.clock }),
     ...(options.random && { random: options.random }),

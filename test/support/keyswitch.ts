@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { type App, startApp } from '../../src/app';
-import { embeddedConfig, parseConfig } from '../../src/config';
+import { embeddedConfig, loadConfigFile, parseConfig } from '../../src/config';
 import type { Clock, Random } from '../../src/core/clock';
 import { createLogger } from '../../src/ops/logger';
 import { type Settings, readSettings } from '../../src/settings';
@@ -8,6 +8,8 @@ import { type Settings, readSettings } from '../../src/settings';
 export interface KeyswitchOptions {
   /** Pool/account YAML; the embedded demo config when absent. */
   readonly configYaml?: string;
+  /** A config file instead, which keyswitch watches and reloads. */
+  readonly configPath?: string;
   /** Environment for secret references and settings. */
   readonly env?: Record<string, string>;
   readonly listen?: string;
@@ -29,7 +31,11 @@ export interface RunningKeyswitch {
 /** keyswitch in-process on a real socket, with its log lines captured (debug level unless settings say otherwise). */
 export async function startKeyswitch(options: KeyswitchOptions = {}): Promise<RunningKeyswitch> {
   const env = options.env ?? {};
-  const config = options.configYaml ? parseConfig(options.configYaml, 'test-config.yaml', env) : embeddedConfig(env);
+  const config = options.configPath
+    ? loadConfigFile(options.configPath, env)
+    : options.configYaml
+      ? parseConfig(options.configYaml, 'test-config.yaml', env)
+      : embeddedConfig(env);
   const settings: Settings = {
     ...readSettings({
       KEYSWITCH_GRPC_LISTEN: options.listen ?? '127.0.0.1:0',
@@ -37,6 +43,7 @@ export async function startKeyswitch(options: KeyswitchOptions = {}): Promise<Ru
       KEYSWITCH_LOG_LEVEL: 'debug',
       KEYSWITCH_DRAIN_SECONDS: '0',
     }),
+    ...(options.configPath && { configPath: options.configPath }),
     ...options.settings,
   };
   let raw = '';
@@ -49,7 +56,7 @@ export async function startKeyswitch(options: KeyswitchOptions = {}): Promise<Ru
     },
   });
   const logger = createLogger(settings.logLevel, sink);
-  const app = await startApp({ settings, config, logger, ...(options.clock && { clock: options.clock }), ...(options.random && { random: options.random }) });
+  const app = await startApp({ settings, config, logger, env, ...(options.clock && { clock: options.clock }), ...(options.random && { random: options.random }) });
   return { app, address: app.grpcAddress, logs, rawLogs: () => raw, stop: () => app.stop() };
 }
 
