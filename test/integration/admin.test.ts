@@ -25,9 +25,11 @@ pools:
       - { id: c, secret: { env: KEY_C }, priority: 2 }
 `;
 
+/** An admin request, always to loopback (an all-interfaces listener is reached on 127.0.0.1). */
 function admin(gateway: Gateway, route: string, init: { method?: string; token?: string } = {}): Promise<ClientResponse> {
   const headers: Record<string, string> = init.token === undefined ? {} : { authorization: `Bearer ${init.token}` };
-  return httpRequest(`http://${gateway.keyswitch.app.adminAddress}${route}`, { method: init.method ?? 'GET', headers });
+  const address = gateway.keyswitch.app.adminAddress.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
+  return httpRequest(`http://${address}${route}`, { method: init.method ?? 'GET', headers });
 }
 
 /** One sample of the exposition: `name{labels} value`, labels given in any order. */
@@ -156,12 +158,15 @@ test('JSON errors: unknown pool, account, action, path and method', async () => 
   });
 });
 
-test('with a token file: probes stay open, everything else needs the right bearer token', async () => {
+test('off loopback with a token file: probes stay open, everything else needs the right bearer token', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'keyswitch-admin-'));
   const tokenFile = path.join(dir, 'token');
   await fs.writeFile(tokenFile, 'admin-token-42\n');
   try {
-    await withGateway({ configYaml: CONFIG, env: ENV, settings: { adminTokenFile: tokenFile } }, async (gateway) => {
+    // Bound to every interface, as a pod's admin port for the kubelet and Prometheus.
+    const settings = { adminListen: '0.0.0.0:0', adminTokenFile: tokenFile };
+    await withGateway({ configYaml: CONFIG, env: ENV, settings }, async (gateway) => {
+      assert.match(gateway.keyswitch.app.adminAddress, /^0\.0\.0\.0:\d+$/);
       for (const probe of ['/healthz', '/readyz', '/metrics']) assert.equal((await admin(gateway, probe)).status, 200, probe);
       for (const route of ['/', '/v1/pools']) {
         const missing = await admin(gateway, route);
