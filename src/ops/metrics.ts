@@ -41,6 +41,12 @@ export class Metrics {
   private readonly violations: Counter;
   private readonly fallbacks: Counter;
   private readonly reloads: Counter<'result'>;
+  /**
+   * Labelled children, looked up once: prom-client hashes a label object on every inc() or
+   * observe(), which costs more than the rest of a decision's bookkeeping. Bounded by config.
+   */
+  private readonly attemptChildren = new Map<string, { inc(): void }>();
+  private readonly decisionChildren = new Map<MessageKind, { observe(value: number): void }>();
   /** For the status page: per pool, failovers absorbed and failover statuses clients saw. */
   private readonly tallies = new Map<string, { absorbed: number; clientVisible: number }>();
   /** Per pool and account, the last failover's cause and time (epoch ms). */
@@ -165,7 +171,7 @@ export class Metrics {
 
   /** An attempt's final decision, once per attempt (after its error body, when one was read). */
   answered(pool: string, account: string, status: number, decision: ResponseDecision): void {
-    this.attempts.inc({ pool, account, outcome: OUTCOME[decision.class] });
+    this.attempt(pool, account, OUTCOME[decision.class]).inc();
     const cause = FAILOVER_CAUSE[decision.class];
     if (decision.kind === 'exhausted') this.exhausted.inc({ pool });
     if (cause === undefined) return;
@@ -201,13 +207,22 @@ export class Metrics {
     if (health?.kind === 'held') this.providerWide.inc({ pool });
   }
 
+  private attempt(pool: string, account: string, outcome: string): { inc(): void } {
+    const key = `${pool}\u0000${account}\u0000${outcome}`;
+    let child = this.attemptChildren.get(key);
+    if (child === undefined) this.attemptChildren.set(key, (child = this.attempts.labels({ pool, account, outcome })));
+    return child;
+  }
+
   /** The attempt's stream ended without response headers. */
   unanswered(pool: string, account: string): void {
-    this.attempts.inc({ pool, account, outcome: 'unanswered' });
+    this.attempt(pool, account, 'unanswered').inc();
   }
 
   decided(message: MessageKind, seconds: number): void {
-    this.decisions.observe({ message }, seconds);
+    let child = this.decisionChildren.get(message);
+    if (child === undefined) this.decisionChildren.set(message, (child = this.decisions.labels({ message })));
+    child.observe(seconds);
   }
 
   protocolViolation(): void {
