@@ -75,7 +75,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   );
   const health = new HealthImplementation({ '': 'NOT_SERVING', [EXT_PROC_SERVICE]: 'NOT_SERVING' });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  if (settings.grpcReflection) new ReflectionService(definition).addToServer(server);
 
   let draining = false;
   const admin = createAdminServer(
@@ -89,7 +89,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     logger,
   );
 
-  const grpcAddress = await bindServer(server, settings.grpcListen, 'KEYSWITCH_GRPC_LISTEN');
+  const grpcAddress = await bindServer(server, settings.grpcListen, 'KEYSWITCH_GRPC_LISTEN', settings.grpcSocketGroup);
   let adminAddress: string;
   try {
     adminAddress = await listenAdmin(admin, settings.adminListen);

@@ -11,6 +11,12 @@ export interface Settings {
   readonly configPath: string | undefined;
   /** `host:port`, `[v6]:port` or `unix:/absolute/path`. */
   readonly grpcListen: string;
+  /** Group (numeric id) the ext_proc socket is given, so Envoy's user in that group can connect. */
+  readonly grpcSocketGroup: number | undefined;
+  /** A TCP ext_proc listener off loopback is refused unless this is set. */
+  readonly grpcAllowRemote: boolean;
+  /** Serve gRPC server reflection (off: it maps the service for anyone who can connect). */
+  readonly grpcReflection: boolean;
   readonly adminListen: string;
   readonly logLevel: LogLevel;
   /** Largest gRPC message accepted from Envoy, in bytes. */
@@ -42,6 +48,17 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: 'KEYSWITCH_CONFIG', fallback: '(embedded demo pool)', meaning: 'pool/account YAML file; --config PATH overrides it' },
   { name: 'KEYSWITCH_GRPC_LISTEN', fallback: '127.0.0.1:50051', meaning: 'ext_proc gRPC address: host:port, [::1]:port or unix:/path' },
   {
+    name: 'KEYSWITCH_GRPC_SOCKET_GROUP',
+    fallback: '(the process group)',
+    meaning: 'numeric group id given to the unix socket (mode 0660), e.g. the pod fsGroup Envoy shares',
+  },
+  {
+    name: 'KEYSWITCH_GRPC_ALLOW_REMOTE',
+    fallback: 'false',
+    meaning: 'true allows a TCP ext_proc listener off loopback (anyone reaching it receives live keys)',
+  },
+  { name: 'KEYSWITCH_GRPC_REFLECTION', fallback: 'false', meaning: 'true serves gRPC server reflection' },
+  {
     name: 'KEYSWITCH_ADMIN_LISTEN',
     fallback: '127.0.0.1:9902',
     meaning: 'admin HTTP address: /healthz, /readyz, /metrics, status page, /v1/pools; off loopback needs a token file',
@@ -69,7 +86,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export function readSettings(env: Env, configFlag?: string): Settings {
   const problems: string[] = [];
-  /** Runs one check; a failed check records its problem and yields the fallback. */
+  /** Runs one check; a failed check records its problem. */
   const check = <T>(name: string, parse: (text: string) => T): T => {
     const raw = env[name];
     const text = raw !== undefined && raw.trim() !== '' ? raw.trim() : SETTINGS.find((s) => s.name === name)!.fallback;
@@ -78,7 +95,8 @@ export function readSettings(env: Env, configFlag?: string): Settings {
     } catch (error) {
       if (!(error instanceof Problem)) throw error;
       problems.push(`${name}: ${error.message}`);
-      return parse(SETTINGS.find((s) => s.name === name)!.fallback);
+      // Never used: readSettings throws once every problem is collected.
+      return undefined as T;
     }
   };
 
@@ -94,6 +112,9 @@ export function readSettings(env: Env, configFlag?: string): Settings {
   const settings: Settings = {
     configPath: configFlag ?? (env.KEYSWITCH_CONFIG?.trim() || undefined),
     grpcListen: check('KEYSWITCH_GRPC_LISTEN', listenAddress),
+    grpcSocketGroup: env.KEYSWITCH_GRPC_SOCKET_GROUP?.trim() ? check('KEYSWITCH_GRPC_SOCKET_GROUP', (text) => integer(text, 0)) : undefined,
+    grpcAllowRemote: check('KEYSWITCH_GRPC_ALLOW_REMOTE', boolean),
+    grpcReflection: check('KEYSWITCH_GRPC_REFLECTION', boolean),
     adminListen: check('KEYSWITCH_ADMIN_LISTEN', listenAddress),
     logLevel: check('KEYSWITCH_LOG_LEVEL', logLevel),
     grpcMaxReceiveBytes: check('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', (text) => integer(text, 1)),
@@ -102,11 +123,19 @@ export function readSettings(env: Env, configFlag?: string): Settings {
     shutdownGraceMs: check('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', (text) => integer(text, 0) * 1000),
     adminTokenFile: env.KEYSWITCH_ADMIN_TOKEN_FILE?.trim() || undefined,
   };
+  // Anything that can send request_headers receives a live credential. (A listen address whose
+  // own check failed is undefined here and already reported.)
+  if (settings.grpcListen !== undefined && !isLoopback(settings.grpcListen) && !settings.grpcAllowRemote) {
+    problems.push(
+      `KEYSWITCH_GRPC_LISTEN: ${settings.grpcListen} is off loopback and hands account keys to anyone who reaches it; ` +
+        'use a unix socket, or set KEYSWITCH_GRPC_ALLOW_REMOTE=true behind a network policy',
+    );
+  }
   if (settings.adminTokenFile !== undefined && !settings.adminTokenFile.startsWith('/')) {
     problems.push(`KEYSWITCH_ADMIN_TOKEN_FILE: expected an absolute path, got "${settings.adminTokenFile}"`);
   }
   // Kubernetes probes and Prometheus reach the pod IP, but the actions must not be open to it.
-  if (!isLoopback(settings.adminListen) && settings.adminTokenFile === undefined) {
+  if (settings.adminListen !== undefined && !isLoopback(settings.adminListen) && settings.adminTokenFile === undefined) {
     problems.push(`KEYSWITCH_ADMIN_LISTEN: ${settings.adminListen} is off loopback, so KEYSWITCH_ADMIN_TOKEN_FILE must be set`);
   }
   if (problems.length > 0) throw new SettingsError(problems);
@@ -127,6 +156,12 @@ function logLevel(text: string): LogLevel {
   const level = text.toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new Problem(`expected one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
   return level;
+}
+
+function boolean(text: string): boolean {
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === 'false') return lower === 'true';
+  throw new Problem(`expected true or false, got "${text}"`);
 }
 
 function integer(text: string, min: number): number {

@@ -59,10 +59,11 @@ function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger, metr
 
 /**
  * Binds `host:port` or `unix:/path` and returns the bound address (the real port for :0).
- * The new unix socket is made connectable by any user, because Envoy runs as another user in
- * another container that only shares the socket's folder.
+ * The socket is a key dispenser: anything that can send request_headers on it receives a live
+ * credential. It is made 0660, owned by `socketGroup` when given, so Envoy (another user in
+ * another container, sharing the group through the pod's fsGroup) can connect and nobody else.
  */
-export async function bindServer(server: grpc.Server, listen: string, setting: string): Promise<string> {
+export async function bindServer(server: grpc.Server, listen: string, setting: string, socketGroup?: number): Promise<string> {
   await prepareListen(setting, listen);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
@@ -70,11 +71,15 @@ export async function bindServer(server: grpc.Server, listen: string, setting: s
     );
   });
   if (listen.startsWith('unix:')) {
-    await fs.chmod(listen.slice('unix:'.length), 0o666).catch((error: NodeJS.ErrnoException) => {
+    const socketPath = listen.slice('unix:'.length);
+    try {
+      if (socketGroup !== undefined) await fs.chown(socketPath, -1, socketGroup);
+      await fs.chmod(socketPath, 0o660);
+    } catch (error) {
       // Bound but unusable by Envoy: close it rather than serve nobody.
       server.forceShutdown();
-      throw new ListenError(setting, listen, `cannot make the socket connectable: ${describe(error)}`);
-    });
+      throw new ListenError(setting, listen, `cannot give the socket mode 0660${socketGroup === undefined ? '' : ` and group ${socketGroup}`}: ${describe(error as NodeJS.ErrnoException)}`);
+    }
     return listen;
   }
   return listen.replace(/:\d+$/, `:${port}`);

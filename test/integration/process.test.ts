@@ -81,6 +81,14 @@ test('a failure after the gRPC server is bound (admin port in use) closes it and
   }
 });
 
+test('a TCP ext_proc listener off loopback is refused unless explicitly allowed', () => {
+  assertOneLineFailure(
+    run([], { KEYSWITCH_GRPC_LISTEN: '0.0.0.0:0' }),
+    'keyswitch: KEYSWITCH_GRPC_LISTEN: 0.0.0.0:0 is off loopback and hands account keys to anyone who reaches it; ' +
+      'use a unix socket, or set KEYSWITCH_GRPC_ALLOW_REMOTE=true behind a network policy',
+  );
+});
+
 test('an admin listener off loopback without a token file is refused at start', () => {
   const result = run([], { KEYSWITCH_GRPC_LISTEN: '127.0.0.1:0', KEYSWITCH_ADMIN_LISTEN: '0.0.0.0:0' });
   assertOneLineFailure(result, 'keyswitch: KEYSWITCH_ADMIN_LISTEN: 0.0.0.0:0 is off loopback, so KEYSWITCH_ADMIN_TOKEN_FILE must be set');

@@ -22,14 +22,17 @@ function check(client: grpc.Client & Record<string, any>, service: string): Prom
   );
 }
 
-test('a unix socket any container sharing the folder can connect to, serving ext_proc and health', async () => {
+test('a unix socket of mode 0660 in the group given, serving ext_proc and health', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'keyswitch-sock-'));
   const socket = path.join(dir, 'ext_proc.sock');
-  const keyswitch = await startKeyswitch({ listen: `unix:${socket}` });
+  // A group the test process is not in by default: keyswitch runs as root here, so chown works.
+  const group = 4242;
+  const keyswitch = await startKeyswitch({ listen: `unix:${socket}`, settings: { grpcSocketGroup: group } });
   try {
     assert.equal(keyswitch.address, `unix:${socket}`);
-    const mode = (await fs.stat(socket)).mode & 0o777;
-    assert.equal(mode, 0o666, 'Envoy runs as another user in another container');
+    const stat = await fs.stat(socket);
+    assert.equal(stat.mode & 0o777, 0o660, 'the owner and the group (Envoy, through the pod fsGroup) only');
+    assert.equal(stat.gid, group);
     const health = healthClient(keyswitch.address);
     assert.equal(await check(health, ''), 'SERVING');
     assert.equal(await check(health, 'envoy.service.ext_proc.v3.ExternalProcessor'), 'SERVING');
@@ -69,15 +72,14 @@ test('a socket file left by a crashed run is replaced, not an error', async () =
   }
 });
 
-test('health turns NOT_SERVING when stopping, and reflection lists the ext_proc service', async () => {
-  const keyswitch = await startKeyswitch();
+function listServices(address: string): Promise<string[]> {
   const definition = protoLoader.loadSync(
     require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'),
     { keepCase: true },
   );
   const pkg = grpc.loadPackageDefinition(definition) as any;
-  const reflection = new pkg.grpc.reflection.v1.ServerReflection(keyswitch.address, grpc.credentials.createInsecure());
-  const services = await new Promise<string[]>((resolve, reject) => {
+  const reflection = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+  return new Promise<string[]>((resolve, reject) => {
     const call = reflection.ServerReflectionInfo();
     call.on('data', (reply: any) => {
       resolve(reply.list_services_response.service.map((s: { name: string }) => s.name));
@@ -85,10 +87,26 @@ test('health turns NOT_SERVING when stopping, and reflection lists the ext_proc 
     });
     call.on('error', reject);
     call.write({ list_services: '' });
-  });
-  reflection.close();
-  assert.ok(services.includes('envoy.service.ext_proc.v3.ExternalProcessor'), services.join(','));
+  }).finally(() => reflection.close());
+}
 
+test('reflection answers only when enabled', async () => {
+  const off = await startKeyswitch();
+  try {
+    await assert.rejects(listServices(off.address), (error: grpc.ServiceError) => error.code === grpc.status.UNIMPLEMENTED);
+  } finally {
+    await off.stop();
+  }
+  const on = await startKeyswitch({ settings: { grpcReflection: true } });
+  try {
+    assert.ok((await listServices(on.address)).includes('envoy.service.ext_proc.v3.ExternalProcessor'));
+  } finally {
+    await on.stop();
+  }
+});
+
+test('health turns NOT_SERVING when stopping', async () => {
+  const keyswitch = await startKeyswitch();
   const health = healthClient(keyswitch.address);
   const watch = health.Watch({ service: '' });
   const seen: string[] = [];

@@ -30,6 +30,17 @@ test('an admin listener off loopback needs a token file; loopback and unix socke
   assert.throws(() => readSettings({ KEYSWITCH_ADMIN_TOKEN_FILE: 'token' }), /KEYSWITCH_ADMIN_TOKEN_FILE: expected an absolute path/);
 });
 
+test('the ext_proc listener: off loopback only when allowed; socket group; reflection off by default', () => {
+  assert.throws(() => readSettings({ KEYSWITCH_GRPC_LISTEN: '10.0.0.1:50051' }), /KEYSWITCH_GRPC_LISTEN: 10\.0\.0\.1:50051 is off loopback/);
+  assert.equal(readSettings({ KEYSWITCH_GRPC_LISTEN: '0.0.0.0:50051', KEYSWITCH_GRPC_ALLOW_REMOTE: 'TRUE' }).grpcAllowRemote, true);
+  assert.equal(readSettings({}).grpcReflection, false);
+  assert.equal(readSettings({ KEYSWITCH_GRPC_REFLECTION: 'true' }).grpcReflection, true);
+  assert.throws(() => readSettings({ KEYSWITCH_GRPC_REFLECTION: 'yes' }), /KEYSWITCH_GRPC_REFLECTION: expected true or false/);
+  assert.equal(readSettings({ KEYSWITCH_GRPC_SOCKET_GROUP: '2000' }).grpcSocketGroup, 2000);
+  assert.equal(readSettings({}).grpcSocketGroup, undefined);
+  assert.throws(() => readSettings({ KEYSWITCH_GRPC_SOCKET_GROUP: 'envoy' }), /KEYSWITCH_GRPC_SOCKET_GROUP: expected a whole number/);
+});
+
 test('names are case-insensitive; a grace of 0 means close at once', () => {
   assert.equal(readSettings({ KEYSWITCH_LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
   assert.equal(readSettings({ KEYSWITCH_LOG_LEVEL: 'Warn' }).logLevel, 'warn');
