@@ -43,7 +43,7 @@ export interface App {
    * Reads the config file again (SIGHUP, or a watched file changed). True when a changed, valid
    * config now serves; an invalid one keeps the last good config and is counted.
    */
-  reload(reason: string): boolean;
+  reload(reason: string): Promise<boolean>;
 }
 
 /** Envoy retries a whole request within seconds; a request's tried accounts need not outlive that. */
@@ -114,15 +114,27 @@ export async function startApp(options: AppOptions): Promise<App> {
   let digest = configDigest(config);
   const configPath = settings.configPath;
   const watchedFiles = (current: CompiledConfig): string[] => (configPath === undefined ? [] : [configPath, ...current.secretFiles]);
-  let triedFiles = filesDigest(watchedFiles(config));
-  const reload = (reason: string): boolean => {
+  let triedFiles = await filesDigest(watchedFiles(config));
+  let reloading: Promise<unknown> = Promise.resolve();
+  /** One reload at a time; a request during one waits for it and then looks again. Never rejects. */
+  const reload = (reason: string): Promise<boolean> => {
+    const next = reloading.then(() => reloadOnce(reason)).catch((error: unknown) => {
+      metrics.reloaded('failure');
+      logger.error({ err: error, reason }, 'bug: config reload failed unexpectedly; keeping the last good config');
+      return false;
+    });
+    reloading = next;
+    return next;
+  };
+  const reloadOnce = async (reason: string): Promise<boolean> => {
+    if (stopping !== undefined) return false;
     if (configPath === undefined) {
       logger.info({ reason }, 'the embedded demo config has nothing to reload');
       return false;
     }
     // A file event or the poll retries only what changed since the last try; SIGHUP forces it.
-    const files = filesDigest(watchedFiles(serving.config));
-    if (files === triedFiles && reason !== 'SIGHUP') return false;
+    const files = await filesDigest(watchedFiles(serving.config));
+    if (stopping !== undefined || (files === triedFiles && reason !== 'SIGHUP')) return false;
     triedFiles = files;
     let next: CompiledConfig;
     try {
@@ -154,10 +166,10 @@ export async function startApp(options: AppOptions): Promise<App> {
     logger.info({ reason, pools: next.pools.map((pool) => pool.policy.name), accounts: next.accountCount, rotated: rotated.size }, 'config reloaded');
     return true;
   };
-  const watch = watchConfigFiles(() => reload('file changed'));
+  let stopping: Promise<void> | undefined;
+  const watch = watchConfigFiles(() => void reload('file changed'));
   watch.watchFiles(watchedFiles(config));
 
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       draining = true;
@@ -193,11 +205,13 @@ async function listenAdmin(admin: http.Server, listen: string): Promise<string> 
   const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length) : undefined;
   const host = socketPath === undefined ? listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1') : undefined;
   const port = socketPath === undefined ? Number(listen.slice(listen.lastIndexOf(':') + 1)) : undefined;
+  // An admin socket is as private as the ext_proc one: owner and group only, from the start.
+  const umask = process.umask(0o117);
   await new Promise<void>((resolve, reject) => {
     admin.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError('KEYSWITCH_ADMIN_LISTEN', listen, describe(error))));
     if (socketPath !== undefined) admin.listen(socketPath, resolve);
     else admin.listen({ host, port, exclusive: true }, resolve);
-  });
+  }).finally(() => process.umask(umask));
   if (socketPath !== undefined) return listen;
   const address = admin.address() as AddressInfo;
   return listen.replace(/:\d+$/, `:${address.port}`);

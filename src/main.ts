@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, embeddedConfig, loadConfigFile } from './config';
-import { startApp } from './app';
+import { type App, startApp } from './app';
 import { ListenError } from './listen';
 import { createLogger, routeGrpcLogs, type Logger } from './ops/logger';
 import { SettingsError, USAGE, helpText, readSettings } from './settings';
@@ -71,11 +71,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.exit(1);
   });
   // Listen before starting, so a signal that arrives during start-up still stops cleanly.
+  // SIGHUP's default action ends the process; here it only ever asks for a reload.
+  let app: App | undefined;
+  process.on('SIGHUP', () => {
+    if (app === undefined) logger.info('SIGHUP before start-up finished: nothing to reload yet');
+    else void app.reload('SIGHUP');
+  });
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  let app;
   try {
     app = await startApp({ settings, config, logger, env: process.env });
   } catch (error) {
@@ -85,10 +90,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!settings.configPath) {
     logger.warn('KEYSWITCH_CONFIG is not set: serving the embedded demo pool with placeholder keys; not for production');
   }
-  const reloadOnHangUp = (): void => void app.reload('SIGHUP');
-  process.on('SIGHUP', reloadOnHangUp);
   logger.info({ signal: await stopSignal }, 'stopping');
-  process.off('SIGHUP', reloadOnHangUp);
   // A second signal means now: no drain, no grace.
   const again = (signal: NodeJS.Signals): void => {
     logger.warn({ signal, open: app.activeAttempts() }, 'second signal: exiting at once');

@@ -119,8 +119,8 @@ export function readSettings(env: Env, configFlag?: string): Settings {
     logLevel: check('KEYSWITCH_LOG_LEVEL', logLevel),
     grpcMaxReceiveBytes: check('KEYSWITCH_GRPC_MAX_RECEIVE_BYTES', (text) => integer(text, 1)),
     grpcMaxStreams: check('KEYSWITCH_GRPC_MAX_STREAMS', (text) => integer(text, 1)),
-    drainMs: check('KEYSWITCH_DRAIN_SECONDS', (text) => integer(text, 0) * 1000),
-    shutdownGraceMs: check('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', (text) => integer(text, 0) * 1000),
+    drainMs: check('KEYSWITCH_DRAIN_SECONDS', (text) => seconds(text)),
+    shutdownGraceMs: check('KEYSWITCH_SHUTDOWN_GRACE_SECONDS', (text) => seconds(text)),
     adminTokenFile: env.KEYSWITCH_ADMIN_TOKEN_FILE?.trim() || undefined,
   };
   // Anything that can send request_headers receives a live credential. (A listen address whose
@@ -163,6 +163,15 @@ function boolean(text: string): boolean {
   if (lower === 'true' || lower === 'false') return lower === 'true';
   throw new Problem(`expected true or false, got "${text}"`);
 }
+
+/** Whole seconds as ms, within what a Node timer can wait (2^31 - 1 ms; a longer one fires at once). */
+function seconds(text: string): number {
+  const value = integer(text, 0);
+  if (value > MAX_TIMER_SECONDS) throw new Problem(`expected at most ${MAX_TIMER_SECONDS} seconds, got "${text}"`);
+  return value * 1000;
+}
+
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 function integer(text: string, min: number): number {
   const n = Number(text);

@@ -18,7 +18,7 @@ import type {
   ResponseClass,
   ResponseDecision,
 } from './decisions';
-import type { PoolPolicy } from './policy';
+import type { BodyClass, PoolPolicy } from './policy';
 import { PoolState } from './pool-state';
 import type { SessionBindings } from './ports';
 import { drawBalanced, pickExhausted, type Choice } from './selection';
@@ -85,6 +85,18 @@ export class PoolScheduler {
     if (account === undefined) return;
     this.state.release(account);
     if (probe) this.state.abandonProbe(account, this.deps.clock.now());
+  }
+
+  /**
+   * Ends the probe of an attempt whose response was judged without it (its error body was still
+   * to come): with the class the body gave, or the header-only one. Undefined if no probe runs.
+   */
+  settleProbe(accountId: string, status: number, bodyClass?: BodyClass): HealthChange | undefined {
+    const now = this.now();
+    const account = this.state.indexOf(accountId);
+    if (account === undefined || !this.state.isProbing(account)) return undefined;
+    const responseClass = classifyResponse(status, this.policy, bodyClass);
+    return this.endProbe(account, responseClass === 'account-fault' || responseClass === 'billing', now);
   }
 
   /**
@@ -191,7 +203,9 @@ export class PoolScheduler {
       if (before.coolingUntil !== undefined) this.state.cool(subject, before.coolingUntil, before.cooldownCause!, now);
       this.state.raiseEscalation(subject, before.escalation);
       if (before.disabledCause !== undefined && !rotated.has(spec.id)) {
-        this.state.disable(account, before.disabledCause, before.probeAt ?? now, previous.probeWaitOf(spec.id));
+        // A probe still running on the previous scheduler is not repeated at once here.
+        const wait = previous.probeWaitOf(spec.id);
+        this.state.disable(account, before.disabledCause, before.probeAt ?? now + wait, wait);
       }
       if (before.drained) this.state.setDrained(account, true);
     }
@@ -247,14 +261,21 @@ export class PoolScheduler {
   }
 
   /**
-   * A due probe first (one attempt at a time per disabled account, never one the request
-   * tried, never while its quota group cools); then the usual draw, first without the accounts
-   * this request could not reach, then with them; then the exhausted fallback.
+   * A due probe first, on a request's first attempt only (a retry must reach a working account,
+   * not spend itself on trials), one attempt at a time per disabled account, never while its
+   * quota group cools or it is drained; then the usual draw, first without the accounts this
+   * request could not reach, then with them; then the exhausted fallback.
    */
   private choose(tried: readonly number[], unreached: readonly number[], now: number): Choice {
-    const due = this.state.probes.peek();
-    if (due !== -1 && this.state.probes.keyOf(due)! <= now && !tried.includes(due) && !this.state.isCooling(due)) {
-      return { account: due, reason: 'probe' };
+    if (tried.length === 0 && unreached.length === 0) {
+      let due = -1;
+      this.state.probes.findInOrder((account) => {
+        if (this.state.probes.keyOf(account)! > now) return true;
+        if (this.state.isCooling(account) || this.state.isDrained(account)) return false;
+        due = account;
+        return true;
+      });
+      if (due !== -1) return { account: due, reason: 'probe' };
     }
     const avoid = unreached.length === 0 ? tried : [...tried, ...unreached];
     let account = drawBalanced(this.state, avoid, this.deps.random);

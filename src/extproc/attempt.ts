@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { type CompiledConfig, type CompiledPool, poolForCluster } from '../config';
 import { classifyBody } from '../core/classify';
 import type { Clock } from '../core/clock';
+import type { BodyClass } from '../core/policy';
 import type { RequestAttempts } from '../core/ports';
 import type { Metrics } from '../ops/metrics';
-import { type PoolScheduler, type ResponseDecision, sessionKeyOf } from '../core/scheduler';
+import { type HealthChange, type PoolScheduler, type ResponseDecision, sessionKeyOf } from '../core/scheduler';
 import { type AttemptRecord, attemptMetadata, readEnvoyContext } from './envoy-context';
 import { noPool } from './errors';
 import { overwriteHeader, readHeaders } from './headers';
@@ -183,14 +184,15 @@ export class AttemptProcessor {
     const headers = readHeaders(headerMap);
     const status = Number(headers.get(':status'));
     attempt.answered = true;
-    const decision = this.decide(attempt, status, headers, undefined);
+    const readsBody = attempt.pool.policy.errorBodies?.statuses.has(status) === true;
+    const decision = this.decide(attempt, status, headers, undefined, attempt.probe && !readsBody);
     const nowTried = [...attempt.earlierTried, attempt.accountId];
     if (attempt.requestKey) this.deps.requests.set(attempt.requestKey, nowTried);
     const reply: ProcessingResponse = {
       response_headers: { response: { header_mutation: mutationFor(decision) } },
       dynamic_metadata: attemptMetadata(nowTried, attempt.earlierUnreached, recordOf(attempt, decision)),
     };
-    if (attempt.pool.policy.errorBodies?.statuses.has(status)) {
+    if (readsBody) {
       // Counted once the body has had its say (or never came).
       attempt.awaitingBody = { status, headers, since: performance.now(), decision };
       reply.mode_override = READ_ERROR_BODY;
@@ -213,6 +215,8 @@ export class AttemptProcessor {
     try {
       return this.judgeBody(attempt, awaited, policy, body, endOfStream, (decision) => (final = decision));
     } finally {
+      // No rule spoke: the probe ends on the header-only class.
+      if (final === awaited.decision) this.settleProbe(attempt, awaited.status);
       this.count(attempt, awaited.status, final);
     }
   }
@@ -234,7 +238,7 @@ export class AttemptProcessor {
     }
     const bodyClass = classifyBody(awaited.status, body.toString('utf8'), policy.rules);
     if (bodyClass === undefined) return { response_body: { response: {} } };
-    const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass);
+    const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass, attempt.probe);
     decided(decision);
     return {
       response_body: { response: { header_mutation: mutationFor(decision) } },
@@ -257,8 +261,10 @@ export class AttemptProcessor {
     if (attempt.released) return;
     attempt.released = true;
     this.active -= 1;
-    attempt.scheduler.release(attempt.accountId, attempt.probe);
     const pool = attempt.pool.policy.name;
+    // Settled before the release, which would otherwise take the probe for abandoned.
+    if (attempt.awaitingBody) this.settleProbe(attempt, attempt.awaitingBody.status);
+    attempt.scheduler.release(attempt.accountId, attempt.probe);
     if (!attempt.answered) this.deps.metrics.unanswered(pool, attempt.accountId);
     else if (attempt.awaitingBody) this.count(attempt, attempt.awaitingBody.status, attempt.awaitingBody.decision);
   }
@@ -272,20 +278,26 @@ export class AttemptProcessor {
     return this.active;
   }
 
+  /**
+   * Judges the response on the pool's current scheduler (a reload may have replaced the one the
+   * attempt started on, which still gets its release). `probe` is false while an error body is
+   * still to come: the probe ends on the final class (settleProbe), not on the headers alone.
+   */
   private decide(
     attempt: Attempt,
     status: number,
     headers: ReadonlyMap<string, string>,
-    bodyClass: Parameters<PoolScheduler['onResponse']>[0]['bodyClass'],
+    bodyClass: BodyClass | undefined,
+    probe: boolean,
   ): ResponseDecision {
-    const decision = attempt.scheduler.onResponse({
+    const decision = this.schedulerOf(attempt).onResponse({
       accountId: attempt.accountId,
       attemptNumber: attempt.attemptNumber,
       tried: new Set([...attempt.earlierTried, attempt.accountId]),
       status,
       header: (name) => headers.get(name),
       sessionKey: attempt.sessionKey,
-      probe: attempt.probe,
+      probe,
       ...(bodyClass !== undefined && { bodyClass }),
     });
     this.log(attempt, status, decision);
@@ -293,16 +305,39 @@ export class AttemptProcessor {
     return decision;
   }
 
+  private schedulerOf(attempt: Attempt): PoolScheduler {
+    const current = this.serving.schedulers.get(attempt.pool.policy.name);
+    return current !== undefined && current.view(attempt.accountId) !== undefined ? current : attempt.scheduler;
+  }
+
+  /** The probe of an attempt whose error body was not read (late, too large, no rule, or never came). */
+  private settleProbe(attempt: Attempt, status: number): void {
+    if (!attempt.probe) return;
+    const health = this.schedulerOf(attempt).settleProbe(attempt.accountId, status);
+    const fields = { pool: attempt.pool.policy.name, account: attempt.accountId, attempt: attempt.attemptNumber, status };
+    this.logHealth(fields, health);
+  }
+
   private log(attempt: Attempt, status: number, decision: ResponseDecision): void {
     const logger = this.deps.logger;
     const pool = attempt.pool.policy.name;
     const fields = { pool, account: attempt.accountId, attempt: attempt.attemptNumber, status, class: decision.class };
+    this.logHealth(fields, decision.health);
     if (decision.cooldown) {
       const { subject, accounts, until, cause } = decision.cooldown;
       // A member count, not the ids: a 10,000-account quota group must not make each 429 a 100 KB line.
       logger.info({ ...fields, subject, members: accounts.length, cause, until: new Date(until).toISOString() }, 'account cooling down');
     }
-    const health = decision.health;
+    if (decision.kind === 'exhausted') {
+      logger.warn({ ...fields, decision: decision.kind, retryAfterSeconds: decision.retryAfterSeconds }, 'pool exhausted, upstream answer goes to the client');
+    } else {
+      logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
+    }
+  }
+
+  private logHealth(fields: { pool: string; account: string; attempt: number; status: number }, health: HealthChange | undefined): void {
+    const logger = this.deps.logger;
+    const pool = fields.pool;
     if (health?.kind === 'disabled' && health.accounts.length > 0) {
       logger.warn({ ...fields, cause: health.cause, members: health.accounts.length, probeAt: new Date(health.probeAt).toISOString() }, 'account disabled until its probe');
     } else if (health?.kind === 'probe-failed') {
@@ -316,11 +351,6 @@ export class AttemptProcessor {
         this.heldFaultLoggedAt.set(pool, now);
         logger.warn(fields, 'provider-wide fault: disabling more accounts would exceed health.maxDisabledFraction; none disabled');
       }
-    }
-    if (decision.kind === 'exhausted') {
-      logger.warn({ ...fields, decision: decision.kind, retryAfterSeconds: decision.retryAfterSeconds }, 'pool exhausted, upstream answer goes to the client');
-    } else {
-      logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
     }
   }
 }

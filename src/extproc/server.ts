@@ -65,11 +65,13 @@ function withDecodeLogging(service: grpc.ServiceDefinition, logger: Logger, metr
  */
 export async function bindServer(server: grpc.Server, listen: string, setting: string, socketGroup?: number): Promise<string> {
   await prepareListen(setting, listen);
+  // grpc-js serves as soon as it is bound: the socket must never exist with a wider mode.
+  const umask = process.umask(0o117);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(new ListenError(setting, listen, bindCause(error.message))) : resolve(bound),
     );
-  });
+  }).finally(() => process.umask(umask));
   if (listen.startsWith('unix:')) {
     const socketPath = listen.slice('unix:'.length);
     try {

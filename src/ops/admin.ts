@@ -28,6 +28,7 @@ export interface AdminOptions {
 }
 
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+export const ACTION_HEADER = 'x-keyswitch-action';
 const ACTION_PATH = /^\/v1\/pools\/([^/]+)\/accounts\/([^/]+)\/([a-z-]+)$/;
 
 export function createAdminServer(surface: AdminSurface, options: AdminOptions, logger: Logger): http.Server {
@@ -39,7 +40,12 @@ export function createAdminServer(surface: AdminSurface, options: AdminOptions, 
   });
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://admin').pathname;
+    } catch {
+      return json(res, 400, { error: 'malformed request path' });
+    }
     const method = req.method ?? 'GET';
     if (!PROBES.has(path) && options.tokenFile !== undefined && !authorized(req, options.tokenFile)) {
       res.setHeader('www-authenticate', 'Bearer realm="keyswitch"');
@@ -48,7 +54,16 @@ export function createAdminServer(surface: AdminSurface, options: AdminOptions, 
     const action = ACTION_PATH.exec(path);
     if (action) {
       if (method !== 'POST') return json(res, 405, { error: `${path} takes POST` });
-      const [, pool, account, verb] = action.map((part) => decodeURIComponent(part ?? '')) as [string, string, string, string];
+      // A header no cross-site form or no-cors fetch can send: a page in a local browser
+      // cannot drain accounts through the loopback listener.
+      if (req.headers[ACTION_HEADER] === undefined) return json(res, 403, { error: `actions need the ${ACTION_HEADER} header` });
+      let parts: [string, string, string, string];
+      try {
+        parts = action.map((part) => decodeURIComponent(part ?? '')) as [string, string, string, string];
+      } catch {
+        return json(res, 400, { error: 'malformed request path' });
+      }
+      const [, pool, account, verb] = parts;
       if (!ACTIONS.includes(verb as AccountAction)) return json(res, 404, { error: `unknown action "${verb}" (one of ${ACTIONS.join(', ')})` });
       const result = surface.act(pool, account, verb as AccountAction);
       if (result === 'no-pool') return json(res, 404, { error: `no pool "${pool}"` });

@@ -6,7 +6,7 @@
  * file that was opened. A slow poll repairs anything a watch missed (a folder replaced whole).
  */
 import { createHash } from 'node:crypto';
-import { type FSWatcher, lstatSync, readFileSync, readdirSync, watch } from 'node:fs';
+import { type FSWatcher, promises as fs, watch } from 'node:fs';
 import * as path from 'node:path';
 import type { CompiledConfig } from '../config';
 
@@ -85,27 +85,27 @@ export function rotatedAccounts(before: CompiledConfig, after: CompiledConfig): 
 /**
  * A digest of the watched files' bytes (or why each cannot be read) and of what their folders
  * hold, so the poll and repeated events do not retry, and count again, a change already tried,
- * while a file that appears beside them (a secret a new config names) is still noticed.
+ * while a file that appears beside them (a secret a new config names) is still noticed. Read
+ * asynchronously: thousands of secret files must not hold the event loop past message_timeout.
  */
-export function filesDigest(files: readonly string[]): string {
-  const hash = createHash('sha256');
-  for (const file of files) {
-    hash.update(file).update('\u0000');
-    try {
-      hash.update(readFileSync(file));
-    } catch (error) {
-      hash.update(`unreadable:${(error as NodeJS.ErrnoException).code ?? ''}`);
-    }
-  }
-  for (const folder of new Set(files.map((file) => path.dirname(file)))) {
-    try {
-      for (const entry of readdirSync(folder).sort()) {
-        const stat = lstatSync(path.join(folder, entry));
-        hash.update(`${entry}:${stat.size}:${stat.mtimeMs}\u0000`);
+export async function filesDigest(files: readonly string[]): Promise<string> {
+  const contents = await Promise.all(
+    files.map((file) => fs.readFile(file).catch((error: NodeJS.ErrnoException) => `unreadable:${error.code ?? ''}`)),
+  );
+  const folders = [...new Set(files.map((file) => path.dirname(file)))];
+  const listings = await Promise.all(
+    folders.map(async (folder) => {
+      try {
+        const entries = (await fs.readdir(folder)).sort();
+        const stats = await Promise.all(entries.map((entry) => fs.lstat(path.join(folder, entry)).catch(() => undefined)));
+        return entries.map((entry, i) => `${entry}:${stats[i]?.size}:${stats[i]?.mtimeMs}`).join('\u0000');
+      } catch {
+        return `${folder}:unreadable`;
       }
-    } catch {
-      hash.update(`${folder}:unreadable`);
-    }
-  }
+    }),
+  );
+  const hash = createHash('sha256');
+  files.forEach((file, i) => hash.update(file).update('\u0000').update(contents[i]!));
+  for (const listing of listings) hash.update(listing);
   return hash.digest('hex');
 }

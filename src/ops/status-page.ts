@@ -38,12 +38,13 @@ export const STATUS_PAGE = `<!doctype html>
   const headers = () => (token() ? { authorization: 'Bearer ' + token() } : {});
 
   async function call(path, init) {
-    let res = await fetch(path, { ...init, headers: headers() });
+    const send = () => fetch(path, { method: (init && init.method) || 'GET', headers: { ...headers(), ...(init && init.action ? { 'x-keyswitch-action': '1' } : {}) } });
+    let res = await send();
     if (res.status === 401) {
       const entered = prompt('keyswitch admin token');
       if (!entered) throw new Error('an admin token is required');
       sessionStorage.setItem('keyswitch-token', entered.trim());
-      res = await fetch(path, { ...init, headers: headers() });
+      res = await send();
     }
     const body = await res.json();
     if (!res.ok) throw new Error(body.error || res.statusText);
@@ -120,7 +121,7 @@ export const STATUS_PAGE = `<!doctype html>
 
   async function act(pool, account, action) {
     try {
-      await call('/v1/pools/' + encodeURIComponent(pool) + '/accounts/' + encodeURIComponent(account) + '/' + action, { method: 'POST' });
+      await call('/v1/pools/' + encodeURIComponent(pool) + '/accounts/' + encodeURIComponent(account) + '/' + action, { method: 'POST', action: true });
     } catch (error) {
       document.getElementById('error').textContent = String(error.message || error);
     }

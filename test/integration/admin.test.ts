@@ -28,6 +28,7 @@ pools:
 /** An admin request, always to loopback (an all-interfaces listener is reached on 127.0.0.1). */
 function admin(gateway: Gateway, route: string, init: { method?: string; token?: string } = {}): Promise<ClientResponse> {
   const headers: Record<string, string> = init.token === undefined ? {} : { authorization: `Bearer ${init.token}` };
+  if (init.method === 'POST') headers['x-keyswitch-action'] = '1';
   const address = gateway.keyswitch.app.adminAddress.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
   return httpRequest(`http://${address}${route}`, { method: init.method ?? 'GET', headers });
 }
@@ -148,6 +149,7 @@ test('JSON errors: unknown pool, account, action, path and method', async () => 
       ['GET', '/v1/pools/openai/accounts/a/drain', 405, /takes POST/],
       ['DELETE', '/v1/pools', 405, /takes GET/],
       ['GET', '/nothing-here', 404, /no such path/],
+      ['POST', '/v1/pools/openai/accounts/%E0/drain', 400, /malformed request path/],
     ];
     for (const [method, route, status, message] of cases) {
       const response = await admin(gateway, route, { method });
@@ -155,6 +157,16 @@ test('JSON errors: unknown pool, account, action, path and method', async () => 
       assert.equal(response.headers['content-type'], 'application/json');
       assert.match(JSON.parse(response.body).error, message);
     }
+  });
+});
+
+test('an action without the x-keyswitch-action header (a cross-site form or no-cors fetch) is refused', async () => {
+  await withGateway({ configYaml: CONFIG, env: ENV }, async (gateway) => {
+    const address = gateway.keyswitch.app.adminAddress;
+    const response = await httpRequest(`http://${address}/v1/pools/openai/accounts/a/drain`, { method: 'POST', headers: { 'content-type': 'text/plain' } });
+    assert.equal(response.status, 403);
+    assert.match(JSON.parse(response.body).error, /x-keyswitch-action/);
+    assert.equal(JSON.parse((await admin(gateway, '/v1/pools')).body).pools[0].accounts[0].state, 'available');
   });
 });
 

@@ -175,3 +175,54 @@ describe('operator actions', () => {
     assert.deepEqual([scheduler.view('a')?.state, scheduler.view('a')?.escalation], ['available', 0]);
   });
 });
+
+describe('probes never cost a retry', () => {
+  it('only a first attempt probes: a retry goes to a working account', () => {
+    const accounts = ['a', 'b', 'c', 'd', 'e', 'f'].map((id, i) => account(id, { priority: i }));
+    const { scheduler, clock } = setup(pool(accounts));
+    scheduler.onResponse(response('a', 401));
+    scheduler.onResponse(response('b', 401));
+    clock.advance(600_000);
+    assert.equal(scheduler.pick({ tried: new Set(['c']) }).accountId, 'd', 'a retry does not probe a or b');
+    assert.equal(scheduler.pick({ tried: new Set(), unreached: new Set(['c']) }).accountId, 'd');
+    assert.equal(scheduler.pick(none).reason, 'probe');
+  });
+
+  it('a due probe whose quota group cools does not hold back another; a drained account is not probed', () => {
+    const { scheduler, clock } = setup(
+      pool([account('a', { quotaGroup: 'g', priority: 0 }), account('g2', { quotaGroup: 'g', priority: 0 }), account('b', { priority: 1 }), account('c', { priority: 2 }), account('d', { priority: 3 }), account('e', { priority: 4 })]),
+    );
+    scheduler.onResponse(response('a', 401));
+    clock.advance(1);
+    scheduler.onResponse(response('b', 401));
+    scheduler.drain('c');
+    scheduler.onResponse(response('g2', 429, { 'retry-after': '3600' }));
+    clock.advance(600_000);
+    assert.deepEqual(scheduler.pick(none), { accountId: 'b', reason: 'probe' }, 'a is due first but its group cools');
+    scheduler.release('b', true);
+    scheduler.onResponse(response('d', 401));
+    scheduler.drain('d');
+    clock.advance(600_000);
+    const picks = new Set([scheduler.pick(none).accountId, scheduler.pick(none).accountId]);
+    assert.ok(!picks.has('d'), 'a drained account gets no probe');
+  });
+});
+
+describe('a probe whose error body is read', () => {
+  it('ends on the class the body gave, so a billing body doubles the wait', () => {
+    const policy = pool([account('a', { priority: 0 }), account('b', { priority: 1 })], {
+      health: { disableOn: new Set([401, 402]), probeAfterMs: 60_000, probeMaxMs: 600_000, maxDisabledFraction: 0.5 },
+    });
+    const { scheduler, clock } = setup(policy);
+    scheduler.onResponse(response('a', 402));
+    clock.advance(60_000);
+    assert.equal(scheduler.pick(none).reason, 'probe');
+    // The headers of a 400 alone look fine; the adapter holds the probe open until the body.
+    const headerOnly = scheduler.onResponse({ ...response('a', 400), probe: false });
+    assert.equal(headerOnly.health, undefined);
+    assert.equal(scheduler.view('a')?.state, 'probing');
+    const settled = scheduler.settleProbe('a', 400, 'billing');
+    assert.deepEqual(settled, { kind: 'probe-failed', cause: 'billing', probeAt: clock.now() + 120_000 });
+    assert.equal(scheduler.settleProbe('a', 400), undefined, 'no probe runs any more');
+  });
+});

@@ -57,6 +57,8 @@ test('every bad value is an error naming its variable', () => {
     ['KEYSWITCH_GRPC_MAX_STREAMS', '-1'],
     ['KEYSWITCH_GRPC_MAX_STREAMS', '0'],
     ['KEYSWITCH_SHUTDOWN_GRACE_SECONDS', '-1'],
+    ['KEYSWITCH_SHUTDOWN_GRACE_SECONDS', '2147484'],
+    ['KEYSWITCH_DRAIN_SECONDS', '99999999'],
     ['KEYSWITCH_CONFIG', '  '],
   ];
   for (const [name, value] of bad) {
