@@ -81,6 +81,12 @@ export const SETTINGS: readonly SettingDoc[] = [
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PREFIX = 'KEYSWITCH_';
+/**
+ * Kubernetes injects, for every Service in the namespace, `<NAME>_SERVICE_HOST`, `_SERVICE_PORT`
+ * and Docker-link `<NAME>_PORT...` variables (Kubernetes docs, "Service" → "Environment
+ * variables"). A Service named keyswitch-anything would otherwise stop keyswitch from starting.
+ */
+const SERVICE_LINK = /^KEYSWITCH_[A-Z0-9_]*_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -101,7 +107,7 @@ export function readSettings(env: Env, configFlag?: string): Settings {
   };
 
   for (const name of Object.keys(env)) {
-    if (!name.startsWith(PREFIX) || SETTINGS.some((s) => s.name === name)) continue;
+    if (!name.startsWith(PREFIX) || SETTINGS.some((s) => s.name === name) || SERVICE_LINK.test(name)) continue;
     const near = closest(name, SETTINGS.map((s) => s.name));
     problems.push(`${name}: not a keyswitch setting${near ? `; did you mean ${near}?` : ''}`);
   }

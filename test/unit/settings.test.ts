@@ -86,6 +86,18 @@ test('all problems are reported at once, unknown KEYSWITCH_ variables with the c
   );
   // Variables of other programs are not ours to judge.
   assert.doesNotThrow(() => readSettings({ KEYSWITCHER: 'x', HOME: '/root' }));
+  // Kubernetes service links for a Service named keyswitch-gateway are not settings either.
+  const links = {
+    KEYSWITCH_GATEWAY_SERVICE_HOST: '10.0.0.1',
+    KEYSWITCH_GATEWAY_SERVICE_PORT: '10000',
+    KEYSWITCH_GATEWAY_SERVICE_PORT_HTTP: '10000',
+    KEYSWITCH_GATEWAY_PORT: 'tcp://10.0.0.1:10000',
+    KEYSWITCH_GATEWAY_PORT_10000_TCP: 'tcp://10.0.0.1:10000',
+    KEYSWITCH_GATEWAY_PORT_10000_TCP_PROTO: 'tcp',
+    KEYSWITCH_GATEWAY_PORT_10000_TCP_PORT: '10000',
+    KEYSWITCH_GATEWAY_PORT_10000_TCP_ADDR: '10.0.0.1',
+  };
+  assert.doesNotThrow(() => readSettings(links));
 });
 
 test('closest suggests only near names', () => {
