@@ -146,7 +146,10 @@ describe('the production tree, installed from the tarball and the lockfile and s
           }
         }
       });
-      void exited.then(({ code, signal }) => reject(new Error(`exited before starting: ${code ?? signal}\n${stdout}\n${stderr}`)));
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`exited before starting: ${code ?? signal}\n${stdout}\n${stderr}`));
+      });
     });
     const admin = String(started.admin);
     assert.match(admin, /^127\.0\.0\.1:\d+$/);
@@ -178,7 +181,9 @@ describe('the production tree, installed from the tarball and the lockfile and s
     }
 
     child.kill('SIGTERM');
-    const result = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 15 s after SIGTERM\n${stderr}`)), 15_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([exited, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still running 15 s after SIGTERM\n${stderr}`)), 15_000)))]);
+    clearTimeout(timer);
     assert.deepEqual(result, { code: 0, signal: null }, stderr);
     assert.ok(!fs.existsSync(socket), 'the socket is removed on exit');
   });
