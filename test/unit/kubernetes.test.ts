@@ -14,11 +14,6 @@ import { type Manifest, type NamedManifest, declarationProblems, schemaProblems,
 import { listenOnLoopback } from '../support/listen';
 import { readRepoFile, repoPath } from '../support/repo-files';
 
-// Settings the manifests set before SETTINGS knows them. KEYSWITCH_GRPC_SOCKET_GROUP (the gid
-// keyswitch gives its 0660 socket) is being added to src/settings.ts; remove it from this list
-// once SETTINGS has it.
-const PENDING_SETTINGS = ['KEYSWITCH_GRPC_SOCKET_GROUP'];
-
 // ---- the manifests ----
 
 const DIR = repoPath('envoy', 'kubernetes');
@@ -294,16 +289,16 @@ describe('envoy/kubernetes/deployment.yaml: the settings keyswitch depends on', 
   });
 
   it('every KEYSWITCH_* variable is a keyswitch setting, and keyswitch accepts their values', () => {
-    const known = new Set([...SETTINGS.map((s) => s.name), ...PENDING_SETTINGS]);
+    const known = new Set(SETTINGS.map((s) => s.name));
     for (const name of keyswitchEnv.keys()) {
       assert.ok(name.startsWith('KEYSWITCH_'), `${name}: keyswitch reads only KEYSWITCH_* settings`);
       assert.ok(known.has(name), `${name} is not a keyswitch setting`);
     }
     for (const name of envoyEnv.keys()) assert.ok(!name.startsWith('KEYSWITCH_'), `envoy: ${name} belongs in the keyswitch container`);
     // The same check keyswitch makes at start (values, absolute paths, the token off loopback).
-    const env = Object.fromEntries([...keyswitchEnv].filter(([name]) => !PENDING_SETTINGS.includes(name)));
-    const settings = readSettings(env);
+    const settings = readSettings(Object.fromEntries(keyswitchEnv));
     assert.equal(settings.grpcListen, `unix:${SOCKET_PATH}`);
+    assert.equal(settings.grpcSocketGroup, pod.securityContext?.fsGroup);
     assert.equal(settings.adminTokenFile, keyswitchEnv.get('KEYSWITCH_ADMIN_TOKEN_FILE'));
     // Service links would add KEYSWITCH_GATEWAY_PORT and the like, which keyswitch refuses.
     assert.equal(pod.enableServiceLinks, false);
