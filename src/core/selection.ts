@@ -68,7 +68,10 @@ export function pickExhausted(state: PoolState, tried: ReadonlySet<number>): Cho
   if (untried !== -1) return { account: untried, reason: 'earliest-cooldown' };
 
   const earliest = state.cooldowns.peek();
-  if (earliest !== -1) return { account: state.subjects[earliest]!.members[0]!, reason: 'earliest-cooldown' };
+  if (earliest !== -1) {
+    const members = state.subjects[earliest]!.members;
+    return { account: members.find((account) => !state.isOut(account)) ?? members[0]!, reason: 'earliest-cooldown' };
+  }
 
   const leastLoaded = state.load.peek();
   if (leastLoaded !== -1) return { account: leastLoaded, reason: 'balanced' };

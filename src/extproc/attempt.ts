@@ -238,7 +238,7 @@ export class AttemptProcessor {
     }
     const bodyClass = classifyBody(awaited.status, body.toString('utf8'), policy.rules);
     if (bodyClass === undefined) return { response_body: { response: {} } };
-    const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass, attempt.probe);
+    const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass, attempt.probe, awaited.decision);
     decided(decision);
     return {
       response_body: { response: { header_mutation: mutationFor(decision) } },
@@ -289,6 +289,8 @@ export class AttemptProcessor {
     headers: ReadonlyMap<string, string>,
     bodyClass: BodyClass | undefined,
     probe: boolean,
+    /** The header-only decision, when the body is judging the same response again. */
+    previous?: ResponseDecision,
   ): ResponseDecision {
     const decision = this.schedulerOf(attempt).onResponse({
       accountId: attempt.accountId,
@@ -300,8 +302,9 @@ export class AttemptProcessor {
       probe,
       ...(bodyClass !== undefined && { bodyClass }),
     });
-    this.log(attempt, status, decision);
-    this.deps.metrics.judged(attempt.pool.policy.name, decision);
+    this.log(attempt, status, decision, previous);
+    // A guard that already held this response off is not counted twice.
+    if (previous?.health?.kind !== 'held' || decision.health?.kind !== 'held') this.deps.metrics.judged(attempt.pool.policy.name, decision);
     return decision;
   }
 
@@ -318,17 +321,18 @@ export class AttemptProcessor {
     this.logHealth(fields, health);
   }
 
-  private log(attempt: Attempt, status: number, decision: ResponseDecision): void {
+  /** With `previous` (the body judging the response again), only what changed is logged. */
+  private log(attempt: Attempt, status: number, decision: ResponseDecision, previous?: ResponseDecision): void {
     const logger = this.deps.logger;
     const pool = attempt.pool.policy.name;
     const fields = { pool, account: attempt.accountId, attempt: attempt.attemptNumber, status, class: decision.class };
     this.logHealth(fields, decision.health);
-    if (decision.cooldown) {
+    if (decision.cooldown && (previous === undefined || decision.cooldown.started)) {
       const { subject, accounts, until, cause } = decision.cooldown;
       // A member count, not the ids: a 10,000-account quota group must not make each 429 a 100 KB line.
       logger.info({ ...fields, subject, members: accounts.length, cause, until: new Date(until).toISOString() }, 'account cooling down');
     }
-    if (decision.kind === 'exhausted') {
+    if (decision.kind === 'exhausted' && previous?.kind !== 'exhausted') {
       logger.warn({ ...fields, decision: decision.kind, retryAfterSeconds: decision.retryAfterSeconds }, 'pool exhausted, upstream answer goes to the client');
     } else {
       logger.debug({ ...fields, decision: decision.kind }, 'attempt answered');
@@ -376,8 +380,9 @@ function requestKeyOf(requestId: string): string {
 function mutationFor(decision: ResponseDecision): HeaderMutation {
   switch (decision.kind) {
     case 'pass':
-      // A marker the provider sent would make Envoy replay a request that was already answered.
-      return { remove_headers: [FAILOVER_HEADER] };
+      // A marker the provider sent would make Envoy replay a request that was already answered;
+      // an exhausted flag set by a header-only decision that the error body overruled goes too.
+      return { remove_headers: [FAILOVER_HEADER, EXHAUSTED_HEADER] };
     case 'retry':
       return { set_headers: [overwriteHeader(FAILOVER_HEADER, 'retry')], remove_headers: [ENVOY_RATELIMITED_HEADER] };
     case 'exhausted':

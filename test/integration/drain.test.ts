@@ -52,26 +52,24 @@ test('SIGTERM under load: streams opened during the drain window are answered, n
   const keyswitch = start({ KEYSWITCH_DRAIN_SECONDS: '2', KEYSWITCH_SHUTDOWN_GRACE_SECONDS: '5' });
   const { grpc: address } = await keyswitch.started;
   const client = connect(address);
-  const results: Array<Promise<number>> = [];
+  const results: Array<{ openedAt: number; code: Promise<number> }> = [];
   let id = 0;
   // A bounded load: one new attempt every 20 ms for 2.6 s, SIGTERM after 0.6 s.
   const load = (async () => {
     for (const until = Date.now() + 2_600; Date.now() < until; ) {
-      results.push(attempt(client, (id += 1)).catch(() => -1));
+      results.push({ openedAt: Date.now(), code: attempt(client, (id += 1)).catch(() => -1) });
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   })();
   await new Promise((resolve) => setTimeout(resolve, 600));
   const signalledAt = Date.now();
   keyswitch.child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
-  const openedInWindow = results.length;
-  const answeredInWindow = await Promise.all(results.slice(0, openedInWindow));
-  assert.ok(Date.now() - signalledAt < 2_000 + 500, 'still inside the drain window');
-  assert.deepEqual(answeredInWindow.filter((code) => code !== grpc.status.OK), [], 'no stream failed inside the drain window');
-  assert.ok(openedInWindow > 40, `${openedInWindow} attempts, some of them after SIGTERM`);
   await load;
-  await Promise.allSettled(results);
+  const codes = await Promise.all(results.map(async ({ openedAt, code }) => ({ openedAt, code: await code })));
+  // Streams opened well inside the 2 s drain window (the margin covers the signal's delivery).
+  const inWindow = codes.filter(({ openedAt }) => openedAt < signalledAt + 1_700);
+  assert.deepEqual(inWindow.filter(({ code }) => code !== grpc.status.OK), [], 'no stream failed inside the drain window');
+  assert.ok(inWindow.filter(({ openedAt }) => openedAt > signalledAt).length > 20, 'many were opened after SIGTERM');
   client.close();
   assert.equal(await keyswitch.exited, 0);
   const last = JSON.parse(keyswitch.lines.at(-1)!) as { msg: string };

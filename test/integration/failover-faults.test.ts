@@ -70,7 +70,7 @@ test('error bodies: an insufficient_quota 429 disables the account as billing; a
     gateway.upstream.setAnswer('key-b', { status: 429, headers: { 'retry-after': '40' }, body: { error: { code: 'rate_limit_exceeded' } } });
     const started = Date.now();
     const response = await gateway.send();
-    assert.ok(Date.now() - started < 2_000);
+    assert.ok(Date.now() - started < 5_000, "the held body did not stall the request");
     assert.equal(response.status, 200);
     assert.deepEqual(credentialsSince(gateway, 0), ['Bearer key-a', 'Bearer key-b', 'Bearer key-c']);
     const disabled = gateway.keyswitch.logs.filter((line) => line.msg === 'account disabled until its probe');

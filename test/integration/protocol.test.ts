@@ -41,7 +41,7 @@ describe('ext_proc protocol over a real socket', () => {
     call.send(responseHeaders(200));
     const second = await call.reply(2);
     assert.equal(second.response, 'response_headers');
-    assert.deepEqual(second.response_headers.response.header_mutation.remove_headers, ['x-keyswitch-failover']);
+    assert.deepEqual(second.response_headers.response.header_mutation.remove_headers, ['x-keyswitch-failover', 'x-keyswitch-exhausted']);
     assert.deepEqual(second.response_headers.response.header_mutation.set_headers ?? [], []);
     assert.deepEqual(ids(second, 'tried'), [picked]);
     assert.deepEqual(ids(second, 'unreached'), []);
