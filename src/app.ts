@@ -9,7 +9,7 @@ import { PoolScheduler } from './core/scheduler';
 import { AttemptProcessor, type Serving } from './extproc/attempt';
 import { EXT_PROC_SERVICE, loadExtProcDefinition } from './extproc/protos';
 import { bindServer, createExtProcServer } from './extproc/server';
-import { ListenError, describe, prepareListen } from './listen';
+import { ListenError, describe, hostAndPort, prepareListen } from './listen';
 import { createAdminServer } from './ops/admin';
 import { Metrics } from './ops/metrics';
 import { poolsView, runAction } from './ops/pools-view';
@@ -203,14 +203,12 @@ export async function startApp(options: AppOptions): Promise<App> {
 async function listenAdmin(admin: http.Server, listen: string): Promise<string> {
   await prepareListen('KEYSWITCH_ADMIN_LISTEN', listen);
   const socketPath = listen.startsWith('unix:') ? listen.slice('unix:'.length) : undefined;
-  const host = socketPath === undefined ? listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1') : undefined;
-  const port = socketPath === undefined ? Number(listen.slice(listen.lastIndexOf(':') + 1)) : undefined;
   // An admin socket is as private as the ext_proc one: owner and group only, from the start.
   const umask = process.umask(0o117);
   await new Promise<void>((resolve, reject) => {
     admin.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError('KEYSWITCH_ADMIN_LISTEN', listen, describe(error))));
     if (socketPath !== undefined) admin.listen(socketPath, resolve);
-    else admin.listen({ host, port, exclusive: true }, resolve);
+    else admin.listen({ ...hostAndPort(listen), exclusive: true }, resolve);
   }).finally(() => process.umask(umask));
   if (socketPath !== undefined) return listen;
   const address = admin.address() as AddressInfo;

@@ -15,12 +15,17 @@ export class ListenError extends Error {
   }
 }
 
+/** `host:port` or `[v6]:port` (as settings validated it) → the host without brackets and the port. */
+export function hostAndPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(colon + 1)) };
+}
+
 /** Checks that `address` (`host:port` or `unix:/path`) can be bound now; clears a stale socket. */
 export async function prepareListen(setting: string, address: string): Promise<void> {
   if (address.startsWith('unix:')) return prepareSocket(setting, address, address.slice('unix:'.length));
-  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  const { host, port } = hostAndPort(address);
   if (port === 0) return;
-  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError(setting, address, describe(error))));

@@ -4,6 +4,8 @@
  * variable; main prints them and exits with status 2.
  */
 
+import { hostAndPort } from './listen';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Settings {
@@ -151,7 +153,7 @@ export function readSettings(env: Env, configFlag?: string): Settings {
 /** 127.0.0.0/8, ::1, localhost or a unix socket: reachable from this pod only. */
 export function isLoopback(address: string): boolean {
   if (address.startsWith('unix:')) return true;
-  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const host = hostAndPort(address).host.toLowerCase();
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
