@@ -63,7 +63,7 @@ export async function startApp(options: AppOptions): Promise<App> {
   };
   let processor: AttemptProcessor | undefined;
   const metrics = new Metrics(() => serving.schedulers, () => processor?.activeAttempts() ?? 0, () => clock.now());
-  processor = new AttemptProcessor({ ...serving, requests: store.requests, clock, logger, metrics });
+  processor = new AttemptProcessor({ requests: store.requests, clock, logger, metrics }, serving);
 
   const definition = loadExtProcDefinition();
   const server = createExtProcServer(

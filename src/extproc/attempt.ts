@@ -57,7 +57,7 @@ export interface Serving {
   readonly schedulers: ReadonlyMap<string, PoolScheduler>;
 }
 
-export interface AttemptDeps extends Serving {
+export interface AttemptDeps {
   readonly requests: RequestAttempts;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -94,9 +94,12 @@ export class AttemptProcessor {
   private readonly heldFaultLoggedAt = new Map<string, number>();
   private active = 0;
 
-  constructor(private readonly deps: AttemptDeps) {
-    this.serving = deps;
-    this.use(deps);
+  constructor(
+    private readonly deps: AttemptDeps,
+    serving: Serving,
+  ) {
+    this.serving = serving;
+    this.use(serving);
   }
 
   /**
@@ -186,7 +189,7 @@ export class AttemptProcessor {
     attempt.answered = true;
     const readsBody = attempt.pool.policy.errorBodies?.statuses.has(status) === true;
     const decision = this.decide(attempt, status, headers, undefined, attempt.probe && !readsBody);
-    const nowTried = [...attempt.earlierTried, attempt.accountId];
+    const nowTried = triedWith(attempt);
     if (attempt.requestKey) this.deps.requests.set(attempt.requestKey, nowTried);
     const reply: ProcessingResponse = {
       response_headers: { response: { header_mutation: mutationFor(decision) } },
@@ -211,39 +214,36 @@ export class AttemptProcessor {
     attempt.awaitingBody = undefined;
     const policy = attempt.pool.policy.errorBodies;
     if (awaited === undefined || policy === undefined) return { response_body: { response: {} } };
-    let final = awaited.decision;
-    try {
-      return this.judgeBody(attempt, awaited, policy, body, endOfStream, (decision) => (final = decision));
-    } finally {
-      // No rule spoke: the probe ends on the header-only class.
-      if (final === awaited.decision) this.settleProbe(attempt, awaited.status);
-      this.count(attempt, awaited.status, final);
-    }
+    const judged = this.judgeBody(attempt, awaited, policy, body, endOfStream);
+    // No rule spoke: the probe ends on the header-only class.
+    if (judged === undefined) this.settleProbe(attempt, awaited.status);
+    this.count(attempt, awaited.status, judged?.decision ?? awaited.decision);
+    return judged?.response ?? { response_body: { response: {} } };
   }
 
+  /** The reply and decision when a rule classified the body; undefined when the header-only decision stands. */
   private judgeBody(
     attempt: Attempt,
     awaited: AwaitedBody,
     policy: NonNullable<CompiledPool['policy']['errorBodies']>,
     body: Buffer,
     endOfStream: boolean,
-    decided: (decision: ResponseDecision) => void,
-  ): ProcessingResponse {
+  ): { response: ProcessingResponse; decision: ResponseDecision } | undefined {
     const fields = { pool: attempt.pool.policy.name, account: attempt.accountId, attempt: attempt.attemptNumber, status: awaited.status };
     const waitedMs = performance.now() - awaited.since;
     if (!endOfStream || body.length > policy.maxBytes || waitedMs > policy.waitMs) {
       const why = waitedMs > policy.waitMs ? 'late' : 'too large';
       this.deps.logger.debug({ ...fields, bytes: body.length, waitedMs: Math.round(waitedMs) }, `error body ${why}: header-only decision stands`);
-      return { response_body: { response: {} } };
+      return undefined;
     }
     const bodyClass = classifyBody(awaited.status, body.toString('utf8'), policy.rules);
-    if (bodyClass === undefined) return { response_body: { response: {} } };
+    if (bodyClass === undefined) return undefined;
     const decision = this.decide(attempt, awaited.status, awaited.headers, bodyClass, attempt.probe, awaited.decision);
-    decided(decision);
-    return {
+    const response: ProcessingResponse = {
       response_body: { response: { header_mutation: mutationFor(decision) } },
-      dynamic_metadata: attemptMetadata([...attempt.earlierTried, attempt.accountId], attempt.earlierUnreached, recordOf(attempt, decision)),
+      dynamic_metadata: attemptMetadata(triedWith(attempt), attempt.earlierUnreached, recordOf(attempt, decision)),
     };
+    return { response, decision };
   }
 
   /**
@@ -295,7 +295,7 @@ export class AttemptProcessor {
     const decision = this.schedulerOf(attempt).onResponse({
       accountId: attempt.accountId,
       attemptNumber: attempt.attemptNumber,
-      tried: new Set([...attempt.earlierTried, attempt.accountId]),
+      tried: new Set(triedWith(attempt)),
       status,
       header: (name) => headers.get(name),
       sessionKey: attempt.sessionKey,
@@ -357,6 +357,11 @@ export class AttemptProcessor {
       }
     }
   }
+}
+
+/** The accounts of the request that reached the provider once this attempt's answer is in. */
+function triedWith(attempt: Attempt): string[] {
+  return [...attempt.earlierTried, attempt.accountId];
 }
 
 function recordOf(attempt: Attempt, decision: ResponseDecision): AttemptRecord {
