@@ -65,7 +65,6 @@ export class Metrics {
     private readonly clock: () => number,
   ) {
     const registers = [this.registry];
-    const metricsClock = clock;
     collectDefaultMetrics({ register: this.registry, prefix: 'keyswitch_' });
     this.attempts = new Counter({
       name: 'keyswitch_attempts_total',
@@ -146,7 +145,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        const now = metricsClock();
+        const now = clock();
         for (const [pool, scheduler] of schedulers()) {
           for (const account of scheduler.policy.accounts) {
             const until = scheduler.view(account.id)!.coolingUntil;
